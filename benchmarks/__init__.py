@@ -1,0 +1,1 @@
+"""piami benchmarks: `make bench` (python -m benchmarks) runs every bench_*.py module's main()."""

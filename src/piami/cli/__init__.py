@@ -1,0 +1,61 @@
+"""The ``piami`` command line.
+
+Each subcommand lives in its own module of this package with two functions:
+``register(subparsers)`` adds its parser (setting ``func``), and the function it sets returns an
+exit status. A :class:`~piami.errors.PiamiError` is printed as one line on stderr, with exit status 2
+and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from piami.errors import PiamiError
+
+# Subcommand modules, in the order ``piami --help`` lists them. Add a module here to add a command.
+COMMANDS = ("experiments", "process", "stats", "sweep", "runs")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
+        self.exit(2, f"piami: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from piami import __version__
+
+    parser = _Parser(prog="piami", description="piami: exact theory beside measurement.")
+    parser.add_argument("--version", action="version", version=f"piami {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"piami.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"piami.cli.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``piami`` script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PiamiError as exc:
+        print(f"piami: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("piami: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

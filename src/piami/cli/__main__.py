@@ -1,0 +1,5 @@
+import sys
+
+from piami.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""piami.instruments."""
