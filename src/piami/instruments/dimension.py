@@ -1,0 +1,207 @@
+"""Intrinsic dimension of activations: TwoNN, Levina-Bickel MLE, box-counting, correlation, topology.
+
+A cloud of ``n`` activation vectors in ``R^D`` often lies near a set of much lower dimension ``d``.
+Nearest-neighbour estimators read ``d`` from how distances grow with the number of neighbours:
+
+* **TwoNN** (Facco et al. 2017): with ``r1 < r2`` the distances of a point to its first two
+  neighbours, ``mu = r2 / r1`` follows a Pareto law ``f(mu) = d mu^(-d-1)`` when the density is
+  locally uniform. The maximum-likelihood estimate is ``d = (n - 1) / sum log mu_i`` (``sum log mu``
+  is Gamma(n, d), which gives an exact interval); Facco's original line fit of
+  ``-log(1 - F(mu))`` against ``log mu`` through the origin, dropping the largest 10% of ``mu``, is
+  ``method="fit"``.
+* **MLE** (Levina & Bickel 2004, eq. 8): per point, ``m_k(x)^-1 = (1/(k-1)) sum_{j<k} log(T_k/T_j)``
+  over the distances ``T_j`` to its ``k`` nearest neighbours; the points are combined by averaging
+  the inverses (MacKay & Ghahramani 2005), which removes the bias of averaging ``m_k`` itself.
+* **box-counting** and **correlation** dimensions: see :mod:`piami.theory.fractal` (re-exported here).
+* **persistent homology**: the 0-dimensional bars are the edges of the minimum spanning tree
+  (computed here with scipy); higher bars need the optional ``ripser`` package
+  (``pip install piami[topology]``).
+
+Duplicate points carry no distance information and are dropped by the neighbour estimators.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.spatial import cKDTree
+from scipy.spatial.distance import pdist, squareform
+
+from piami.errors import PiamiError, PiamiValueError
+from piami.instruments.geometry import as_points
+from piami.theory.fractal import (
+    DimensionEstimate,
+    box_counting_dimension,
+    correlation_dimension,
+)
+
+
+def _unique_points(X: np.ndarray) -> np.ndarray:
+    return np.unique(X, axis=0)
+
+
+def _check_level(level: float) -> None:
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise PiamiValueError(f"level must be in (0, 1), got {level!r}")
+
+
+def twonn_dimension(
+    X: object,
+    *,
+    method: Literal["mle", "fit"] = "mle",
+    discard_fraction: float = 0.1,
+    level: float = 0.95,
+) -> DimensionEstimate:
+    """TwoNN intrinsic dimension (Facco et al. 2017).
+
+    Args:
+        X: points ``(n_points, n_dims)`` (e.g. residual-stream vectors).
+        method: ``"mle"``: ``(n - 1) / sum log mu`` with an exact Gamma interval; ``"fit"``: the
+            paper's line fit (Facco et al. 2017, eq. 5) with a t-interval of the slope.
+        discard_fraction: largest ``mu`` dropped by ``"fit"`` (they sit in sparse regions).
+        level: confidence level of the interval.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> Z = rng.normal(size=(2000, 3)) @ rng.normal(size=(3, 20))   # a 3-d subspace of R^20
+        >>> round(twonn_dimension(Z).dimension)
+        3
+    """
+    X = _unique_points(as_points(X, min_points=4))
+    _check_level(level)
+    n = X.shape[0]
+    if n < 4:
+        raise PiamiValueError(f"TwoNN needs at least 4 distinct points, got {n}")
+    dist, _ = cKDTree(X).query(X, k=3)
+    mu = dist[:, 2] / dist[:, 1]
+    logmu = np.log(mu)
+    if method == "mle":
+        s = float(logmu.sum())
+        if s <= 0:
+            raise PiamiValueError("all ratios r2/r1 are 1: the points form a lattice; add jitter")
+        d = (n - 1) / s
+        # sum log mu ~ Gamma(n, rate=d): d * s ~ Gamma(n, 1)
+        g_lo, g_hi = stats.gamma.ppf([0.5 - level / 2, 0.5 + level / 2], n)
+        return DimensionEstimate(
+            dimension=float(d),
+            low=float(g_lo / s),
+            high=float(g_hi / s),
+            method="twonn-mle",
+            n_points=n,
+            interval=f"{level:.0%} exact interval from sum log mu ~ Gamma(n, d) (assumes the Pareto law)",
+        )
+    if method != "fit":
+        raise PiamiValueError(f"method must be 'mle' or 'fit', got {method!r}")
+    if not 0 <= discard_fraction < 1:
+        raise PiamiValueError(f"discard_fraction must be in [0, 1), got {discard_fraction!r}")
+    order = np.sort(logmu)
+    F = np.arange(1, n + 1) / n
+    keep = int(np.floor(n * (1 - discard_fraction)))
+    x = order[:keep]
+    y = -np.log(1 - F[:keep])
+    slope = float(np.dot(x, y) / np.dot(x, x))
+    resid = y - slope * x
+    se = float(np.sqrt(resid @ resid / (keep - 1) / np.dot(x, x)))
+    t = stats.t.ppf(0.5 + level / 2, keep - 1)
+    return DimensionEstimate(
+        dimension=slope,
+        low=slope - t * se,
+        high=slope + t * se,
+        method="twonn-fit",
+        n_points=n,
+        interval=f"{level:.0%} t-interval of the slope (empirical CDF points are correlated: optimistic)",
+        x=tuple(x[:: max(1, keep // 200)]),
+        y=tuple(y[:: max(1, keep // 200)]),
+    )
+
+
+def mle_dimension(X: object, *, k: int = 20, level: float = 0.95) -> DimensionEstimate:
+    """Levina-Bickel maximum-likelihood dimension with MacKay-Ghahramani averaging.
+
+    Args:
+        X: points ``(n_points, n_dims)``.
+        k: neighbours per point (Levina & Bickel use 10-20).
+        level: confidence level; the interval is the delta-method interval of the mean inverse
+            estimate, which treats points as independent (neighbourhoods overlap: optimistic).
+    """
+    X = _unique_points(as_points(X, min_points=3))
+    _check_level(level)
+    if not isinstance(k, (int, np.integer)) or k < 2:
+        raise PiamiValueError(f"k must be an integer >= 2, got {k!r}")
+    n = X.shape[0]
+    if n <= k:
+        raise PiamiValueError(f"MLE with k={k} needs more than k distinct points, got {n}")
+    dist, _ = cKDTree(X).query(X, k=k + 1)
+    T = dist[:, 1:]  # (n, k): distances to the k nearest neighbours, self excluded
+    inv = np.mean(np.log(T[:, -1:] / T[:, :-1]), axis=1)  # 1 / m_k(x), eq. 8 with k-1 terms
+    m_inv = float(inv.mean())
+    if m_inv <= 0:
+        raise PiamiValueError("degenerate neighbourhoods (equal distances); add jitter")
+    se = float(inv.std(ddof=1) / np.sqrt(n))
+    z = stats.norm.ppf(0.5 + level / 2)
+    return DimensionEstimate(
+        dimension=1.0 / m_inv,
+        low=1.0 / (m_inv + z * se),
+        high=1.0 / max(m_inv - z * se, 1e-300),
+        method=f"mle-k{k}",
+        n_points=n,
+        interval=f"{level:.0%} delta-method interval, points treated as independent (optimistic)",
+    )
+
+
+def h0_persistence(X: object) -> np.ndarray:
+    """Death times of the 0-dimensional persistent-homology bars of a Vietoris-Rips filtration.
+
+    Every component is born at 0; components merge at the edge lengths of the Euclidean minimum
+    spanning tree, so the ``n - 1`` finite bars die at those lengths (sorted ascending); one bar
+    is infinite. ``O(n^2)`` memory: thin large clouds first.
+    """
+    X = as_points(X)
+    D = squareform(pdist(X))
+    mst = minimum_spanning_tree(D).tocoo()
+    deaths = np.sort(mst.data)
+    n_zero = X.shape[0] - 1 - deaths.size  # duplicate points: zero-length edges are not stored
+    return np.concatenate([np.zeros(n_zero), deaths])
+
+
+def persistence_diagrams(X: object, *, maxdim: int = 1) -> list[np.ndarray]:
+    """Persistence diagrams ``[(n_bars, 2) birth/death]`` for dimensions ``0..maxdim`` via ripser.
+
+    Raises:
+        PiamiError: when the optional ``ripser`` package is not installed.
+    """
+    X = as_points(X)
+    if not isinstance(maxdim, (int, np.integer)) or maxdim < 0:
+        raise PiamiValueError(f"maxdim must be an integer >= 0, got {maxdim!r}")
+    try:
+        from ripser import ripser
+    except ImportError as exc:
+        raise PiamiError(
+            "persistent homology beyond H0 needs the optional 'ripser' package: "
+            "pip install 'piami[topology]' (h0_persistence works without it)"
+        ) from exc
+    return [np.asarray(d) for d in ripser(X, maxdim=maxdim)["dgms"]]
+
+
+def has_ripser() -> bool:
+    """Whether the optional ``ripser`` package can be imported."""
+    try:
+        import ripser  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+__all__ = [
+    "DimensionEstimate",
+    "box_counting_dimension",
+    "correlation_dimension",
+    "h0_persistence",
+    "has_ripser",
+    "mle_dimension",
+    "persistence_diagrams",
+    "twonn_dimension",
+]

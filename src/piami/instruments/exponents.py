@@ -1,0 +1,223 @@
+"""Exponents of the data: ``beta`` from the correlation decay, ``gamma`` from the entropy profile.
+
+Cagnetta, Raventos, Ganguli and Wyart (2026): ``||C(n)|| ~ n**(-beta)`` and
+``H_n - H_inf ~ n**(-gamma)`` predict the data-limited exponent ``alpha_D = gamma / (2 beta)``
+(:mod:`piami.theory.scaling`). The fits use :class:`~piami.instruments.scaling.PowerLawFit`;
+intervals are bootstrap percentiles, and ``alpha_D``'s interval pairs the bootstrap draws of the two
+exponents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from piami.errors import PiamiTypeError, PiamiValueError
+from piami.instruments.entropy import EntropyProfile
+from piami.instruments.scaling import PowerLawFit, _interval
+from piami.instruments.statistics import CorrelationProfile
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExponentFit:
+    """A fitted exponent with its interval and the points used."""
+
+    value: float  # point estimate
+    ci: tuple[float, float]  # bootstrap percentile interval
+    x: np.ndarray  # abscissae used (lags or context lengths)
+    y: np.ndarray  # ordinates used
+    amplitude: float  # A of the fit
+    offset: float  # E of the fit (H_inf for gamma; 0 for beta)
+    offset_ci: tuple[float, float]  # interval of the offset
+    boot: np.ndarray  # bootstrap draws of the exponent
+    at_bound: bool = False  # the point estimate sits on a bound of the fit (not a real optimum)
+
+    def to_dict(self) -> dict:
+        return {
+            "value": self.value,
+            "ci": list(self.ci),
+            "x": self.x.tolist(),
+            "y": self.y.tolist(),
+            "amplitude": self.amplitude,
+            "offset": self.offset,
+            "offset_ci": list(self.offset_ci),
+            "at_bound": self.at_bound,
+        }
+
+
+def fit_beta(
+    profile: CorrelationProfile,
+    *,
+    factor: float = 3.0,
+    norm: str = "top_sv",
+    lags: object = None,
+    debias: bool = True,
+    n_boot: int = 200,
+    ci: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> ExponentFit:
+    """``beta`` from ``||C(n)|| = A n**(-beta)`` on the lags above ``factor`` x the noise floor.
+
+    Args:
+        profile: a measured :class:`CorrelationProfile`.
+        factor: keep lags whose strength exceeds ``factor`` times the floor.
+        norm: ``"top_sv"`` or ``"frobenius"``.
+        lags: restrict the fit to these lags (e.g. one per level of a hierarchy).
+        debias: for the Frobenius norm, subtract the floor in quadrature,
+            ``sqrt(||C||_F**2 - floor**2)`` (sampling noise is independent of the signal).
+        n_boot, ci, rng: bootstrap settings.
+    """
+    if not isinstance(profile, CorrelationProfile):
+        raise PiamiTypeError(f"fit_beta takes a CorrelationProfile, got {type(profile).__name__}")
+    if norm not in ("top_sv", "frobenius"):
+        raise PiamiValueError(f"norm must be 'top_sv' or 'frobenius', got {norm!r}")
+    strength = profile.top_sv if norm == "top_sv" else profile.frobenius
+    if norm == "frobenius" and debias:  # noise adds in quadrature to the Frobenius norm
+        strength = np.sqrt(np.maximum(strength**2 - profile.floor_frobenius**2, 0.0))
+    keep = profile.above_floor(factor, norm=norm)
+    if lags is not None:
+        keep &= np.isin(profile.lags, np.asarray(lags))
+    if keep.sum() < 3:
+        raise PiamiValueError(
+            f"only {int(keep.sum())} lags have ||C(n)|| above {factor} x the noise floor; need 3. "
+            "Use more tokens, smaller lags, or a lower factor"
+        )
+    x, y = profile.lags[keep].astype(np.float64), strength[keep]
+    fit = PowerLawFit(offset=False, n_boot=n_boot, ci=ci).fit(x, y, rng=rng)
+    return ExponentFit(
+        value=fit.alpha_,
+        ci=fit.ci_["alpha"],
+        x=x,
+        y=y,
+        amplitude=fit.A_,
+        offset=0.0,
+        offset_ci=(0.0, 0.0),
+        boot=fit.boot_[:, 2],
+        at_bound=fit.at_bound_,
+    )
+
+
+def fit_gamma(
+    profile: EntropyProfile,
+    *,
+    estimator: str = "nsb",
+    n_min: int = 1,
+    include_sparse: bool = False,
+    n_boot: int = 200,
+    ci: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> ExponentFit:
+    """``gamma`` and ``H_inf`` from ``H_n = H_inf + A n**(-gamma)`` on the trusted orders.
+
+    Args:
+        profile: a measured :class:`EntropyProfile`.
+        estimator: ``"plugin"``, ``"miller_madow"`` or ``"nsb"``.
+        n_min: smallest context length used (``H_0`` is the unigram entropy, outside the law).
+        include_sparse: also fit the orders flagged sparse (not recommended).
+    """
+    if not isinstance(profile, EntropyProfile):
+        raise PiamiTypeError(f"fit_gamma takes an EntropyProfile, got {type(profile).__name__}")
+    h = profile.get(estimator)
+    keep = (profile.n >= max(n_min, 1)) & np.isfinite(h)
+    if not include_sparse:
+        keep &= ~profile.sparse
+    if keep.sum() < 4:
+        raise PiamiValueError(
+            f"only {int(keep.sum())} trusted orders n >= {n_min} (not sparse); a fit with offset "
+            "needs 4. Use more tokens, a smaller vocabulary, or include_sparse=True"
+        )
+    x, y = profile.n[keep].astype(np.float64), h[keep]
+    # H_inf lies in [0, min H_n]: H_n never increases with n and an entropy is >= 0
+    fit = PowerLawFit(offset=True, n_boot=n_boot, ci=ci, offset_bounds=(0.0, float(y.min()))).fit(
+        x, y, rng=rng
+    )
+    return ExponentFit(
+        value=fit.alpha_,
+        ci=fit.ci_["alpha"],
+        x=x,
+        y=y,
+        amplitude=fit.A_,
+        offset=fit.E_,
+        offset_ci=fit.ci_["E"],
+        boot=fit.boot_[:, 2],
+        at_bound=fit.at_bound_,
+    )
+
+
+def predict_alpha_d(
+    gamma: ExponentFit, beta: ExponentFit, *, ci: float = 0.95
+) -> tuple[float, tuple[float, float]]:
+    """``alpha_D = gamma / (2 beta)`` with the interval from the paired bootstrap draws."""
+    from piami.theory.scaling import alpha_d
+
+    value = alpha_d(gamma.value, beta.value)
+    k = min(gamma.boot.size, beta.boot.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = gamma.boot[:k] / (2.0 * beta.boot[:k])
+    draws = draws[np.isfinite(draws) & (draws > 0)]
+    return value, _interval(draws, ci)
+
+
+def measure_statistics(
+    tokens: object,
+    *,
+    n_vocab: int | None = None,
+    n_max_lag: int = 256,
+    n_lags: int = 16,
+    lags: object = None,
+    anchor: str | None = None,
+    n_max_entropy: int = 8,
+    estimator: str = "nsb",
+    norm: str = "top_sv",
+    factor: float = 3.0,
+    n_boot: int = 200,
+    rng: np.random.Generator | None = None,
+    progress: bool = False,
+) -> dict:
+    """Correlation decay, entropy profile, ``beta``, ``gamma`` and the predicted ``alpha_D``.
+
+    Returns:
+        dict with ``"correlations"`` (:class:`CorrelationProfile`), ``"entropies"``
+        (:class:`EntropyProfile`), ``"beta"``, ``"gamma"`` (:class:`ExponentFit` or the error
+        message when a fit cannot be made), ``"alpha_d"`` and ``"alpha_d_ci"`` (NaN when either
+        exponent is missing).
+    """
+    from piami.instruments.entropy import conditional_entropies
+    from piami.instruments.statistics import lagged_correlations
+
+    if rng is None:
+        rng = np.random.default_rng(0)
+    corr = lagged_correlations(
+        tokens,
+        lags,
+        n_vocab=n_vocab,
+        n_max=n_max_lag,
+        n_lags=n_lags,
+        anchor=anchor,
+        rng=rng,
+        progress=progress,
+    )
+    ent = conditional_entropies(tokens, n_max_entropy, n_vocab=n_vocab, progress=progress)
+    out: dict = {"correlations": corr, "entropies": ent}
+    try:
+        out["beta"] = fit_beta(corr, factor=factor, norm=norm, n_boot=n_boot, rng=rng)
+    except PiamiValueError as exc:
+        out["beta"] = str(exc)
+    try:
+        out["gamma"] = fit_gamma(ent, estimator=estimator, n_boot=n_boot, rng=rng)
+    except PiamiValueError as exc:
+        out["gamma"] = str(exc)
+    if isinstance(out["beta"], ExponentFit) and isinstance(out["gamma"], ExponentFit):
+        out["alpha_d"], out["alpha_d_ci"] = predict_alpha_d(out["gamma"], out["beta"])
+    else:
+        out["alpha_d"], out["alpha_d_ci"] = float("nan"), (float("nan"), float("nan"))
+    return out
+
+
+def statistics_to_dict(stats: dict) -> dict:
+    """JSON-ready form of :func:`measure_statistics`' output."""
+    d = {}
+    for k, v in stats.items():
+        d[k] = v.to_dict() if hasattr(v, "to_dict") else v
+    return d

@@ -1,0 +1,271 @@
+"""Checkpoints: safetensors weights + JSON config; loading never unpickles.
+
+A checkpoint is a folder::
+
+    step_00000100/
+        model.safetensors      the state dict (tensors only)
+        optimizer.safetensors  optional: the optimizer's tensor state, keyed "state.<param>.<key>"
+        trainer.safetensors    optional: the trainer's tensors (e.g. generator state)
+        config.json            {"model_class", "model_config", "metadata", "optimizer", ...}
+
+``config.json`` is written last, so a folder without it is an interrupted write and is ignored by
+:func:`list_checkpoints`. The model class is named in ``config.json`` as ``module:Class`` and is
+only imported from inside the ``piami`` package; any model whose ``cfg`` attribute is a dataclass
+with a ``from_dict`` (or plain fields) and whose ``__init__`` takes ``(cfg, *, device, dtype)`` can be
+saved and rebuilt. For a model of your own, pass it to :func:`load_checkpoint` as ``model=`` and only
+its weights are loaded.
+
+Example:
+    >>> import tempfile, torch
+    >>> from piami.models import Transformer, TransformerConfig
+    >>> m = Transformer(TransformerConfig(n_layers=1, d_model=8, d_head=4, d_mlp=8), device="cpu")
+    >>> d = save_checkpoint(m, tempfile.mkdtemp() + "/step_00000000", metadata={"step": 0})
+    >>> m2, meta = load_checkpoint(d)
+    >>> meta["step"], bool(torch.equal(m2.W_E, m.W_E))
+    (0, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from piami._io import atomic_write_bytes, atomic_write_json
+from piami.errors import PiamiFileError, PiamiTypeError, PiamiValueError
+from piami.models.device import resolve_device
+
+_STEP_DIR = re.compile(r"^step_(\d{8,})$")
+
+
+def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    """``run_dir/checkpoints/step_XXXXXXXX`` for ``step``."""
+    return Path(run_dir) / "checkpoints" / f"step_{int(step):08d}"
+
+
+def _tensors_to_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    return st_save({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()})
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return st_load(path.read_bytes())
+    except Exception as exc:  # safetensors raises its own error types
+        raise PiamiFileError(f"{path} is not a readable safetensors file ({exc})") from exc
+
+
+def _class_path(model: nn.Module) -> str:
+    cls = type(model)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _optimizer_split(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Optimizer state dict -> (tensors for safetensors, JSON-ready rest)."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in sd["state"].items():
+        for key, val in st.items():
+            if isinstance(val, torch.Tensor):
+                tensors[f"state.{idx}.{key}"] = val
+            else:
+                scalars.setdefault(str(idx), {})[key] = val
+    groups = [
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+        for g in sd["param_groups"]
+    ]
+    return tensors, {"param_groups": groups, "scalar_state": scalars}
+
+
+def _optimizer_join(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, val in tensors.items():
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = val
+    for idx, extra in info.get("scalar_state", {}).items():
+        state.setdefault(int(idx), {}).update(extra)
+    groups = []
+    for g in info["param_groups"]:
+        g = dict(g)
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    return {"state": state, "param_groups": groups}
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path_dir: str | Path,
+    *,
+    metadata: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``model`` (and optionally the optimizer and trainer tensors) into ``path_dir``.
+
+    Args:
+        model: the module; its ``cfg`` (a dataclass), when present, is saved so that
+            :func:`load_checkpoint` can rebuild it.
+        path_dir: the checkpoint folder (created).
+        metadata: JSON-ready facts, e.g. ``{"step": 100, "tokens_seen": ..., "loss": ...}``.
+        optimizer: its state goes to ``optimizer.safetensors`` (tensors) and ``config.json``.
+        extra_tensors: further tensors (e.g. a generator's state) for ``trainer.safetensors``.
+
+    Returns:
+        The checkpoint folder.
+    """
+    if not isinstance(model, nn.Module):
+        raise PiamiTypeError(f"save_checkpoint takes an nn.Module, got {type(model).__name__}")
+    path = Path(path_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path / "model.safetensors", _tensors_to_bytes(model.state_dict()))
+    info: dict[str, Any] = {"format": "piami-checkpoint-1", "model_class": _class_path(model)}
+    cfg = getattr(model, "cfg", None)
+    if dataclasses.is_dataclass(cfg):
+        info["model_config"] = dataclasses.asdict(cfg)
+    if optimizer is not None:
+        tensors, opt_info = _optimizer_split(optimizer)
+        atomic_write_bytes(path / "optimizer.safetensors", _tensors_to_bytes(tensors))
+        info["optimizer"] = {"class": type(optimizer).__name__, **opt_info}
+    if extra_tensors:
+        atomic_write_bytes(path / "trainer.safetensors", _tensors_to_bytes(extra_tensors))
+    from piami import __version__
+
+    info["piami_version"] = __version__
+    info["metadata"] = dict(metadata or {})
+    atomic_write_json(path / "config.json", info)  # last: marks the checkpoint complete
+    return path
+
+
+def read_checkpoint_info(path_dir: str | Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a checkpoint folder."""
+    path = Path(path_dir) / "config.json"
+    if not path.is_file():
+        raise PiamiFileError(
+            f"no checkpoint at {Path(path_dir)}: expected a folder with config.json and "
+            "model.safetensors written by piami.train.save_checkpoint"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PiamiFileError(f"{path} is not valid JSON ({exc})") from exc
+
+
+def _build_model(info: dict[str, Any], device: str | torch.device, dtype: Any) -> nn.Module:
+    cls_path = info.get("model_class", "")
+    mod_name, _, cls_name = cls_path.partition(":")
+    if not (mod_name == "piami" or mod_name.startswith("piami.")) or not cls_name:
+        raise PiamiValueError(
+            f"checkpoint names model class {cls_path!r}; only piami's own classes are rebuilt. "
+            "Build your model yourself and pass it as load_checkpoint(path, model=your_model)"
+        )
+    try:
+        cls = getattr(importlib.import_module(mod_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise PiamiValueError(f"model class {cls_path!r} not found in this piami ({exc})") from exc
+    cfg_dict = info.get("model_config")
+    if cfg_dict is None:
+        raise PiamiFileError(f"checkpoint of {cls_path} has no model_config; pass model=")
+    cfg_cls = getattr(cls, "config_class", None)
+    if cfg_cls is None:  # else the annotation of __init__'s ``cfg`` argument
+        try:
+            cfg_cls = typing.get_type_hints(cls.__init__)["cfg"]
+        except (KeyError, NameError) as exc:
+            raise PiamiValueError(
+                f"cannot tell the config class of {cls_path}: give it a config_class attribute"
+            ) from exc
+    fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_dict.items()}
+    unknown = sorted(set(kwargs) - set(fields))
+    if unknown:
+        raise PiamiFileError(f"checkpoint config has keys {unknown} unknown to {cfg_cls.__name__}")
+    cfg = cfg_cls(**kwargs)
+    kw: dict[str, Any] = {"device": device}
+    if dtype is not None:
+        kw["dtype"] = dtype
+    return cls(cfg, **kw)
+
+
+def load_checkpoint(
+    path_dir: str | Path,
+    *,
+    model: nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild (or fill) a model from a checkpoint folder; never unpickles.
+
+    Args:
+        path_dir: the folder written by :func:`save_checkpoint`.
+        model: load the weights into this module instead of building one from ``config.json``.
+        optimizer: when given, its state is restored from ``optimizer.safetensors``.
+        device: where the rebuilt model lives (``"cpu"`` by default; ``"auto"`` allowed).
+        dtype: dtype of the rebuilt model (default: float32).
+
+    Returns:
+        ``(model, metadata)``.
+    """
+    path = Path(path_dir)
+    info = read_checkpoint_info(path)
+    dev = resolve_device(device)
+    if model is None:
+        model = _build_model(info, dev, dtype)
+    state = _read_tensors(path / "model.safetensors")
+    target = model.state_dict()
+    missing, unexpected = sorted(set(target) - set(state)), sorted(set(state) - set(target))
+    bad_shape = [k for k in set(state) & set(target) if state[k].shape != target[k].shape]
+    if missing or unexpected or bad_shape:
+        raise PiamiValueError(
+            f"checkpoint {path} does not fit the model: missing {missing}, unexpected {unexpected}, "
+            f"shape mismatch {sorted(bad_shape)}"
+        )
+    model.load_state_dict(state)
+    if optimizer is not None:
+        if "optimizer" not in info:
+            raise PiamiFileError(f"checkpoint {path} holds no optimizer state")
+        tensors = _read_tensors(path / "optimizer.safetensors")
+        optimizer.load_state_dict(_optimizer_join(tensors, info["optimizer"]))
+    return model, dict(info.get("metadata", {}))
+
+
+def load_trainer_tensors(path_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The ``trainer.safetensors`` tensors of a checkpoint (empty dict when absent)."""
+    p = Path(path_dir) / "trainer.safetensors"
+    return _read_tensors(p) if p.is_file() else {}
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run, sorted by step: ``[(step, folder), ...]``.
+
+    Looks in ``run_dir/checkpoints/step_XXXXXXXX/``; a folder without ``config.json`` (an
+    interrupted write) is skipped.
+    """
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        m = _STEP_DIR.match(d.name)
+        if m and d.is_dir() and (d / "config.json").is_file():
+            out.append((int(m.group(1)), d))
+    return sorted(out)
+
+
+__all__ = [
+    "checkpoint_dir",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_trainer_tensors",
+    "read_checkpoint_info",
+    "save_checkpoint",
+]
