@@ -27,7 +27,9 @@ def one_torch_thread():
 def superposed():
     # 64 random unit directions in R^32 (2x overcomplete), each firing w.p. 3/64 with magnitude
     # U(0.5, 1.5): about 3 features per sample.
-    return make_superposition(12000, n_features=64, d=32, p_fire=3 / 64, rng=np.random.default_rng(0))
+    return make_superposition(
+        12000, n_features=64, d=32, p_fire=3 / 64, rng=np.random.default_rng(0)
+    )
 
 
 def test_topk_sae_recovers_90_percent_of_features_above_cos_09(superposed):
@@ -74,11 +76,18 @@ def test_matching_and_explained_variance_closed_forms():
 
 @pytest.mark.parametrize(
     "kw",
-    [dict(n_latents=0), dict(n_latents=8, kind="relu"), dict(n_latents=8, k=9), dict(n_latents=8, lr=-1)],
+    [
+        dict(n_latents=0),
+        dict(n_latents=8, kind="relu"),
+        dict(n_latents=8, k=9),
+        dict(n_latents=8, lr=-1),
+    ],
 )
 def test_bad_hyperparameters_raise(kw):
     with pytest.raises(PiamiError):
-        SparseAutoencoder(**kw, n_steps=2, device="cpu").fit(np.random.default_rng(0).normal(size=(20, 3)))
+        SparseAutoencoder(**kw, n_steps=2, device="cpu").fit(
+            np.random.default_rng(0).normal(size=(20, 3))
+        )
 
 
 def test_bad_data_and_unfitted_raise():

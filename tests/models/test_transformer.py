@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from piami.errors import PiamiError, PiamiKeyError, PiamiShapeError, PiamiTypeError, PiamiValueError
 from piami.models import HookPoint, Transformer, TransformerConfig
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """One torch thread: on a shared CPU, spinning worker threads slow small ops tenfold."""
@@ -188,8 +189,12 @@ def test_bad_tokens_raise_piami_errors():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    field=st.sampled_from(["n_layers", "d_model", "n_heads", "d_head", "n_ctx", "d_vocab", "d_mlp"]),
-    value=st.one_of(st.integers(-5, 0), st.sampled_from([1.5, 2.0, math.nan, math.inf, "3", None, True])),
+    field=st.sampled_from(
+        ["n_layers", "d_model", "n_heads", "d_head", "n_ctx", "d_vocab", "d_mlp"]
+    ),
+    value=st.one_of(
+        st.integers(-5, 0), st.sampled_from([1.5, 2.0, math.nan, math.inf, "3", None, True])
+    ),
 )
 def test_bad_configs_raise(field, value):
     if field == "d_mlp" and value == 0:

@@ -103,8 +103,8 @@ def test_sample_shapes_dtypes_and_determinism():
     np.testing.assert_array_equal(s.tokens, a)  # flags do not change the tokens
     assert s.states.shape == (5, 8) and s.states.dtype == np.int64
     assert s.beliefs.shape == (5, 8, 3) and s.next_token_probs.shape == (5, 8, 3)
-    np.testing.assert_allclose(s.beliefs, proc.beliefs(a), atol=0)
-    np.testing.assert_allclose(s.next_token_probs, proc.next_token_probs(a), atol=0)
+    np.testing.assert_allclose(s.beliefs, proc.beliefs(a), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(s.next_token_probs, proc.next_token_probs(a), rtol=0, atol=1e-14)
     only = proc.sample(5, 7, rng=np.random.default_rng(3), return_beliefs=True)
     assert only.states is None and only.next_token_probs is None
     assert proc.sample(2, 0, rng=np.random.default_rng(0)).shape == (2, 0)

@@ -39,7 +39,9 @@ def mess3_T(x, a):
 
 @pytest.fixture(scope="module")
 def sierpinski():
-    return belief_dynamics(sierpinski_hmm(), n_steps=1000, n_chains=32, rng=np.random.default_rng(0))
+    return belief_dynamics(
+        sierpinski_hmm(), n_steps=1000, n_chains=32, rng=np.random.default_rng(0)
+    )
 
 
 def test_sierpinski_exponents_entropy_and_lyapunov_dimension_are_exact(sierpinski):

@@ -43,10 +43,11 @@ def test_mediation_error_equals_kl_divergence_and_redundancy_closed_form():
         assert abs(mediation_error(P) - _kl_mediation(P)) < 1e-10
         # 2 observables: eps_red_1 = I(L; X_2 | X_1) by the four-entropy formula
         if len(shape) == 2:
-            H = lambda axes: -np.sum(  # noqa: E731
-                (q := P.sum(axis=tuple(a for a in range(3) if a not in axes)))[q > 0]
-                * np.log(q[q > 0])
-            )
+
+            def H(axes, P=P):
+                q = P.sum(axis=tuple(a for a in range(3) if a not in axes))
+                return -np.sum(q[q > 0] * np.log(q[q > 0]))
+
             cmi = H((0, 2)) + H((0, 1)) - H((0,)) - H((0, 1, 2))
             assert abs(redundancy_errors(P)[0] - cmi) < 1e-10
 

@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("piami: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `piami process mess3 | head`: the reader left; that is not an error
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

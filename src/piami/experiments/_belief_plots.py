@@ -54,6 +54,8 @@ def plot_simplex(
     pca = None if n_states == 3 else pca_basis(exact)
     basis = None if pca is None else (pca[0], pca[1][:2])
     colors = belief_colors(exact, pca)
+    few = len(np.unique(np.round(exact, 9), axis=0)) < 300  # a finite belief set: larger dots
+    size = 12.0 if few else 1.5
     panels = {"exact beliefs": exact, **images}
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
     ex2 = simplex_coords(exact, basis)
@@ -61,7 +63,7 @@ def plot_simplex(
     lims = (ex2.min(axis=0) - pad, ex2.max(axis=0) + pad)
     for ax, (title, pts) in zip(np.atleast_1d(axes), panels.items(), strict=True):
         xy = simplex_coords(pts, basis)
-        ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=0.6, alpha=0.6, linewidths=0, rasterized=True)
+        ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=size, alpha=0.6, linewidths=0, rasterized=True)
         if pca is None:
             tri = np.array([[0, 0], [1, 0], [0.5, _SQRT3_2], [0, 0]])
             ax.plot(tri[:, 0], tri[:, 1], color="0.6", lw=0.8)
@@ -77,22 +79,37 @@ def plot_simplex(
         ax.set_yticks([])
         ax.set_title(title + (f"\nR² = {r2[title]:.4f}" if title in r2 else ""), fontsize=10)
     fig.suptitle(f"{process}: belief simplex" + ("" if pca is None else " (PCA projection)"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
 
 
-def plot_loss_by_position(loss: np.ndarray, optimal: np.ndarray, kl: np.ndarray) -> Any:
+def plot_loss_by_position(losses: dict[str, np.ndarray]) -> Any:
     """Held-out loss and KL(exact || model) at each context position."""
     import matplotlib.pyplot as plt
 
-    pos = np.arange(len(loss))
+    pos = np.arange(len(losses["optimal"]))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a1.plot(pos, optimal, "k--", marker="o", label="optimal: myopic entropy h(t+2)")
-    a1.plot(pos, loss, marker="s", color="C0", label="trained network (held out)")
+    a1.plot(pos, losses["optimal"], "k--", marker="o", label="optimal: myopic entropy h(t+2)")
+    a1.plot(
+        pos,
+        losses["expected"],
+        marker="s",
+        color="C0",
+        label="network, expected over the next token",
+    )
+    a1.plot(
+        pos,
+        losses["sampled"],
+        ls="none",
+        marker="x",
+        color="C0",
+        alpha=0.5,
+        label="network, sampled next token",
+    )
     a1.set_xlabel("context position t")
     a1.set_ylabel("cross-entropy (nats)")
     a1.legend(fontsize=8)
-    a2.semilogy(pos, np.maximum(kl, 1e-8), marker="o", color="C3")
+    a2.semilogy(pos, np.maximum(losses["kl"], 1e-8), marker="o", color="C3")
     a2.set_xlabel("context position t")
     a2.set_ylabel("KL(exact ‖ model) (nats)")
     fig.tight_layout()
@@ -117,9 +134,14 @@ def plot_loss_curve(hist: Any, optimal_mean: float) -> Any:
     a1.legend(fontsize=8)
     if hist.eval_loss:
         step_tokens = dict(zip(hist.step, hist.tokens_seen, strict=True))
-        et = [step_tokens.get(s, 0) for s in hist.eval_step]
-        gap = np.asarray(hist.eval_loss) - optimal_mean
-        a2.loglog(np.maximum(et, 1), np.maximum(gap, 1e-5), marker=".", color="C3")
+        pairs = [
+            (step_tokens[s], e)
+            for s, e in zip(hist.eval_step, hist.eval_loss, strict=True)
+            if s in step_tokens
+        ]
+        if pairs:
+            et, ev = np.asarray(pairs).T
+            a2.loglog(et, np.maximum(ev - optimal_mean, 1e-5), marker=".", color="C3")
         a2.set_xlabel("tokens seen")
         a2.set_ylabel("held-out loss − optimal (nats)")
     fig.tight_layout()
@@ -127,31 +149,93 @@ def plot_loss_curve(hist: Any, optimal_mean: float) -> Any:
 
 
 def plot_r2_by_layer(
-    layers: list[str],
-    curves: dict[str, list[float]],
-    baselines: dict[str, float],
+    layers: list[str], curves: dict[str, list[float]], baselines: dict[str, float]
 ) -> Any:
-    """R² of the linear probe at each layer (and all concatenated) beside the k-token baselines."""
+    """1 - R² of the linear probe at each layer (and all concatenated), log scale, beside the
+    k-token baselines."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
     x = np.arange(len(layers))
-    styles = ["-o", "--o", "-s", "--s"]
-    for (name, ys), st in zip(curves.items(), styles, strict=False):
-        ax.plot(x, ys, st, label=name)
+    styles = [("-", "o", 2.5), ("-", "o", 1.2), ("--", "s", 1.2), (":", "s", 1.2)]
+    for (name, ys), (ls, mk, lw) in zip(curves.items(), styles, strict=False):
+        ax.semilogy(x, np.maximum(1 - np.asarray(ys), 1e-6), ls=ls, marker=mk, lw=lw, label=name)
     for i, (name, v) in enumerate(baselines.items()):
-        ax.axhline(v, color=f"{0.2 + 0.15 * i:.2f}", ls=":", lw=1)
-        ax.text(len(layers) - 0.5, v, name, fontsize=7, va="bottom", ha="right")
+        ax.axhline(max(1 - v, 1e-6), color=f"{0.25 + 0.15 * i:.2f}", ls=":", lw=1)
+        ax.text(len(layers) - 0.5, max(1 - v, 1e-6), name, fontsize=7, va="bottom", ha="right")
     ax.set_xticks(x, layers)
-    ax.set_ylabel("R² on held-out sequences")
-    lows = [min(v) for v in curves.values()] + list(baselines.values())
-    ax.set_ylim(max(min(lows) - 0.02, 0.0), 1.002)
+    ax.set_ylabel("1 − R² on held-out sequences (log)")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 
 
+def add_figures(
+    result: Any,
+    *,
+    hist: Any,
+    beliefs: np.ndarray,
+    images: dict[str, np.ndarray],
+    r2: dict[str, dict[str, float]],
+    onehot: dict[str, float],
+    losses: dict[str, np.ndarray],
+    process: str,
+    n_layers: int,
+    affine_control: bool,
+) -> None:
+    """The experiment's four figures, with captions, added to ``result``."""
+    final = f"final layer (L{n_layers - 1}) probe"
+    titles = {"final": final, "concat": "all layers concatenated"}
+    r2_final = r2["beliefs_trained"][f"L{n_layers - 1}"]
+    fig = plot_simplex(
+        beliefs,
+        {titles[k]: v for k, v in images.items()},
+        {final: r2_final, titles["concat"]: r2["beliefs_trained"]["concat"]},
+        process,
+    )
+    pca = "" if beliefs.shape[1] == 3 else "; projected on the top two principal components"
+    result.add_figure(
+        "belief_simplex",
+        fig,
+        "Exact beliefs after each held-out prefix (left) and "
+        "the linear probes' images of the residual stream, each point coloured by "
+        f"its exact belief{pca}.",
+    )
+    result.add_figure(
+        "loss_by_position",
+        plot_loss_by_position(losses),
+        "Held-out cross-entropy per position beside the exact optimal loss (myopic "
+        "entropy; Crutchfield & Feldman 2003), and the KL divergence from the exact "
+        "next-token distribution to the network's.",
+    )
+    result.add_figure(
+        "loss_curve",
+        plot_loss_curve(hist, float(np.mean(losses["optimal"]))),
+        "Training loss with the optimal-loss floor; held-out gap on log axes.",
+    )
+    curves = {
+        f"{t}, {s}": list(r2[f"{k}_{s}"].values())
+        for k, t in (("beliefs", "beliefs"), ("next_token", "next-token probs"))
+        for s in ("trained", "untrained")
+    }
+    note = (
+        " The next-token distribution is an invertible linear image of the belief for this "
+        "process (emission matrix of full row rank), so the control target cannot separate "
+        "the two."
+        if affine_control
+        else ""
+    )
+    result.add_figure(
+        "r2_by_layer",
+        plot_r2_by_layer(list(r2["beliefs_trained"]), curves, onehot),
+        "1 − R² of linear probes by layer (embed = token + position embedding; concat "
+        "= all layers side by side); dotted: the mean belief given the position and "
+        "the last k tokens." + note,
+    )
+
+
 __all__ = [
+    "add_figures",
     "belief_colors",
     "pca_basis",
     "plot_loss_by_position",

@@ -73,6 +73,7 @@ class PointConfig:
     eval_every: int = 50  # steps between validation evaluations
     patience: int = 6  # evaluations without improvement before stopping
     device: str = "auto"  # torch device
+    n_threads: int | None = 1  # torch CPU threads (1 avoids thread contention on small models)
 
     def __post_init__(self) -> None:
         for name in ("n_train_tokens", "test_tokens", "n_ctx", "n_steps", "batch_size"):
@@ -123,10 +124,14 @@ def run_point(cfg: PointConfig, *, progress: bool = True) -> Result:
         n_checkpoints=0,
         seed=cfg.seed,
         device=cfg.device,
+        n_threads=cfg.n_threads,
     )
     hist = train(model, tr, tcfg, eval_data=va, progress=progress, desc=f"P={cfg.n_train_tokens}")
     dev = next(model.parameters()).device
     model.eval()
+    n_threads_before = torch.get_num_threads()
+    if cfg.n_threads:
+        torch.set_num_threads(cfg.n_threads)
     with torch.no_grad():
         tt = torch.as_tensor(te, device=dev)
         per_pos = torch.zeros(cfg.n_ctx, dtype=torch.float64)
@@ -138,6 +143,7 @@ def run_point(cfg: PointConfig, *, progress: bool = True) -> Result:
             )
             per_pos += nll.sum(0).cpu()
         per_pos /= tt.shape[0]
+    torch.set_num_threads(n_threads_before)
     result = Result(
         experiment="",
         config={},

@@ -64,12 +64,12 @@ class Config:
     n_heads: int = 1  # attention heads per block
     d_head: int = 8  # head width
     d_mlp: int = 256  # MLP hidden width
-    n_steps: int = 2000  # optimizer steps (calibrated to fit the 5-minute budget on a loaded CPU)
+    n_steps: int = 1200  # optimizer steps: 6.1M tokens, ~175 s at 35k tokens/s on one core
     batch_size: int = 512  # fresh sequences per step
     lr: float = 3e-3  # AdamW peak learning rate (betas 0.9, 0.99; no weight decay)
     warmup_frac: float = 0.03  # warm-up fraction, then cosine to 0
     grad_clip: float = 1.0  # largest gradient norm
-    time_budget_s: float | None = 210.0  # safety: shortens the schedule on a slow machine
+    time_budget_s: float | None = 190.0  # safety: a slower machine gets a shorter schedule
     n_probe_seqs: int = 5000  # held-out sequences to fit the probes (as many again to score them)
     n_checkpoints: int = 16  # log-spaced checkpoints kept during training
     kl_tolerance: float = 0.002  # allowed KL(exact || model), nats (issue 3's bar; quick: 0.02)
@@ -213,21 +213,24 @@ def _run(cfg: Config, *, progress: bool) -> Result:
     layer_names = ["embed"] + [f"L{i}" for i in range(cfg.n_layers)] + ["concat"]
     r2: dict[str, dict[str, float]] = {}
     for tag, net in (("trained", model), ("untrained", untrained)):
-        a_fit, _ = M.activations(net, fit["inputs"])
+        a_fit, fit_logits = M.activations(net, fit["inputs"])
         a_test, logits = M.activations(net, test["inputs"])
         rb, preds = M.probe_r2(a_fit, a_test, fit["beliefs"], test["beliefs"])
         rp, _ = M.probe_r2(a_fit, a_test, fit["probs"], test["probs"])
         r2[f"beliefs_{tag}"] = dict(zip(layer_names, rb, strict=True))
         r2[f"next_token_{tag}"] = dict(zip(layer_names, rp, strict=True))
         if tag == "trained":
-            images, test_logits = preds, logits
+            images, all_logits = preds, np.concatenate([fit_logits, logits])
         del a_fit, a_test
 
-    # loss and KL by position on the test set
-    logq = torch.log_softmax(torch.as_tensor(test_logits, dtype=torch.float64), -1).numpy()
-    p = test["probs"].reshape(-1, L, proc.n_symbols)
+    # loss by position on all held-out prefixes: sampled cross-entropy, and its expectation over
+    # the next token under the exact distribution, E[H(p, q)] = E[H(p)] + KL(p || q)
+    logq = torch.log_softmax(torch.as_tensor(all_logits, dtype=torch.float64), -1).numpy()
+    p = np.concatenate([fit["probs"], test["probs"]]).reshape(-1, L, proc.n_symbols)
+    targets = np.concatenate([fit["targets"], test["targets"]])
     kl_pos = np.mean(np.sum(p * (np.log(np.maximum(p, 1e-300)) - logq), axis=-1), axis=0)
-    ce_pos = -np.mean(np.take_along_axis(logq, test["targets"][..., None], -1)[..., 0], axis=0)
+    xent_pos = -np.mean(np.sum(p * logq, axis=-1), axis=0)
+    ce_pos = -np.mean(np.take_along_axis(logq, targets[..., None], -1)[..., 0], axis=0)
     optimal_pos = proc.optimal_loss(L + 1)[1:]
     kl = float(np.mean(kl_pos))
 
@@ -285,6 +288,10 @@ def _run(cfg: Config, *, progress: bool) -> Result:
         )
     )
 
+    # Pr(x | belief) = belief @ E with E[i, x] = sum_j T[x, i, j]; when E has full row rank the
+    # next-token probabilities are an invertible affine image of the belief and score the same R^2
+    emission = np.asarray(proc.T).sum(axis=2).T  # (n_states, n_symbols)
+    affine_control = bool(np.linalg.matrix_rank(emission) == S)
     best_single = max(layer_names[:-1], key=lambda n: r2["beliefs_trained"][n])
     m = result.metrics
     m["tokens_seen"] = hist.tokens_seen[-1] if hist.tokens_seen else 0
@@ -293,59 +300,28 @@ def _run(cfg: Config, *, progress: bool) -> Result:
     m["tokens_per_s"] = m["tokens_seen"] / max(m["train_wall_s"], 1e-9)
     m["stopped_by_time_budget"] = hist.stopped_early
     m["kl_gap_nats"] = kl
-    m["loss_gap_nats"] = float(np.mean(ce_pos - optimal_pos))
+    m["loss_gap_nats"] = float(np.mean(ce_pos - optimal_pos))  # sampled targets: noisy
+    m["expected_loss_gap_nats"] = float(np.mean(xent_pos - optimal_pos))  # = KL + MC error of E H
+    m["next_token_probs_affine_in_belief"] = affine_control
     m["r2"] = r2
     m["r2_onehot_baselines"] = onehot
     m["best_single_layer"] = best_single
     m["kl_by_position"] = kl_pos.tolist()
     m["loss_by_position"] = ce_pos.tolist()
+    m["expected_loss_by_position"] = xent_pos.tolist()
     m["optimal_loss_by_position"] = optimal_pos.tolist()
 
-    titles = {
-        "final": f"final layer (L{cfg.n_layers - 1}) probe",
-        "concat": "all layers concatenated",
-    }
-    fig = plots.plot_simplex(
-        test["beliefs"],
-        {titles[k]: v for k, v in images.items()},
-        {titles["final"]: final, titles["concat"]: concat},
-        proc.spec,
-    )
-    result.add_figure(
-        "belief_simplex",
-        fig,
-        "Exact beliefs after each held-out prefix (left) and the "
-        "linear probes' images of the residual stream, each point coloured by its exact "
-        "belief"
-        + (
-            ""
-            if S == 3
-            else "; simplex projected on the top two principal components of the exact beliefs"
-        )
-        + ".",
-    )
-    result.add_figure(
-        "loss_by_position",
-        plots.plot_loss_by_position(ce_pos, optimal_pos, kl_pos),
-        "Held-out cross-entropy per position beside the exact optimal loss (myopic "
-        "entropy), and the KL divergence from the exact next-token distribution.",
-    )
-    result.add_figure(
-        "loss_curve",
-        plots.plot_loss_curve(hist, float(np.mean(optimal_pos))),
-        "Training loss with the optimal-loss floor; held-out gap on log axes.",
-    )
-    curves = {
-        "beliefs, trained": list(r2["beliefs_trained"].values()),
-        "beliefs, untrained": list(r2["beliefs_untrained"].values()),
-        "next-token probs, trained": list(r2["next_token_trained"].values()),
-        "next-token probs, untrained": list(r2["next_token_untrained"].values()),
-    }
-    result.add_figure(
-        "r2_by_layer",
-        plots.plot_r2_by_layer(layer_names, curves, onehot),
-        "R² of linear probes by layer (embed = token + position embedding; concat = "
-        "all layers side by side); dotted: the mean belief given position + last k tokens.",
+    plots.add_figures(
+        result,
+        hist=hist,
+        beliefs=test["beliefs"],
+        images=images,
+        r2=r2,
+        onehot=onehot,
+        losses={"sampled": ce_pos, "expected": xent_pos, "optimal": optimal_pos, "kl": kl_pos},
+        process=proc.spec,
+        n_layers=cfg.n_layers,
+        affine_control=affine_control,
     )
     return result
 
@@ -357,9 +333,9 @@ EXPERIMENT = Experiment(
     quick={
         "n_layers": 2,
         "d_mlp": 128,
-        "n_steps": 500,
+        "n_steps": 300,
         "batch_size": 256,
-        "time_budget_s": 35.0,
+        "time_budget_s": 25.0,
         "n_probe_seqs": 2000,
         "n_checkpoints": 6,
         "kl_tolerance": 0.02,

@@ -19,7 +19,7 @@ import torch
 from piami.errors import PiamiValueError
 from piami.experiments.result import Comparison, Result
 from piami.models.device import resolve_device, resolve_dtype
-from piami.models.mlp import DeepLinearNet
+from piami.models.mlp import DeepLinearNet, few_threads
 from piami.processes.tasks import LinearTeacher
 from piami.theory.dynamics import deep_linear_loss, deep_linear_mode_trajectory, deep_linear_time_to
 
@@ -99,20 +99,22 @@ def train_student(
     net.init_balanced_aligned(U, V, u0, generator=generator)
     xt = torch.as_tensor(x, dtype=dtype, device=device)
     yt = torch.as_tensor(y, dtype=dtype, device=device)
+    n = xt.shape[0]
+    sigma_yx, sigma_xx = yt.T @ xt / n, xt.T @ xt / n
+    yy = float((yt**2).sum() / n)
     Ut, Vt = U.to(dtype=dtype, device=device), V.to(dtype=dtype, device=device)
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
-    modes = torch.empty(n_steps + 1, U.shape[1], dtype=dtype)
-    losses = torch.empty(n_steps + 1, dtype=dtype)
-    for step in tqdm(range(n_steps + 1), disable=not progress, desc=f"depth {depth}"):
-        opt.zero_grad()
-        loss = 0.5 * ((yt - net(xt)) ** 2).sum(dim=1).mean()
-        with torch.no_grad():
-            modes[step] = ((Ut.T @ net.product()) * Vt.T).sum(dim=1).cpu()
-            losses[step] = loss.detach().cpu()
-        if step < n_steps:
-            loss.backward()
-            opt.step()
-    return modes.numpy().astype(np.float64), losses.numpy().astype(np.float64)
+    modes = torch.empty(n_steps + 1, U.shape[1], dtype=dtype, device=device)
+    losses = torch.empty(n_steps + 1, dtype=dtype, device=device)
+    with few_threads(1):
+        for step in tqdm(range(n_steps + 1), disable=not progress, desc=f"depth {depth}"):
+            with torch.no_grad():
+                w = net.product()
+                modes[step] = ((Ut.T @ w) * Vt.T).sum(dim=1)
+                # 1/2 mean ||y - W x||^2 = 1/2 (tr Syy - 2 tr(W^T Syx) + tr(W Sxx W^T))
+                losses[step] = 0.5 * (yy - 2 * (w * sigma_yx).sum() + ((w @ sigma_xx) * w).sum())
+            if step < n_steps:
+                net.gd_step(sigma_yx, sigma_xx, lr)
+    return modes.cpu().numpy().astype(np.float64), losses.cpu().numpy().astype(np.float64)
 
 
 def run(cfg: Config, *, progress: bool = True) -> Result:
@@ -219,6 +221,6 @@ EXPERIMENT = Experiment(
     name="deep-linear-dynamics",
     config_cls=Config,
     run=run,
-    quick={"depths": (2, 3), "u0": (1e-6, 1e-3)},
+    quick={"singular_values": (2.0, 1.0), "depths": (2, 3), "u0": (1e-6, 1e-3), "lr": 0.0015},
     summary="Saxe et al.: deep linear nets learn teacher modes one at a time, theory vs GD",
 )

@@ -33,57 +33,21 @@ import torch
 from torch import nn
 
 from piami.errors import DivergenceError, PiamiShapeError, PiamiTypeError, PiamiValueError
+from piami.instruments.llc_gradients import (
+    Batcher,
+    as_tensors,
+    deep_linear_grad_fn,
+    deep_linear_loss,
+    flat_grad_fn,
+    full_mean_loss,
+    module_grad_fn,
+)
 from piami.instruments.sgld import geweke_z, run_sgld, split_rhat, warn_diverged
 from piami.models.device import resolve_device, resolve_dtype
 
 __all__ = ["LLCEstimator"]
 
 _SAMPLERS = ("sgld", "rmsprop_sgld")
-
-
-def _as_tensors(data: Any, *, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
-    """``(inputs, targets, ...)`` or a TensorDataset -> tensors on device (floats cast to dtype)."""
-    if hasattr(data, "tensors"):
-        data = data.tensors
-    if isinstance(data, (torch.Tensor, np.ndarray)) or not isinstance(data, (tuple, list)):
-        raise PiamiTypeError(
-            f"data must be a tuple (inputs, targets, ...) of tensors or a TensorDataset, got "
-            f"{type(data).__name__}"
-        )
-    out = []
-    for i, t in enumerate(data):
-        if isinstance(t, np.ndarray):
-            t = torch.from_numpy(t)
-        if not isinstance(t, torch.Tensor):
-            raise PiamiTypeError(f"data[{i}] must be a tensor or array, got {type(t).__name__}")
-        t = t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
-        out.append(t)
-    if not out or out[0].ndim == 0 or any(t.ndim == 0 or len(t) != len(out[0]) for t in out):
-        raise PiamiShapeError(
-            f"data tensors must share a first (sample) dimension; got shapes "
-            f"{[tuple(t.shape) for t in out]}"
-        )
-    if len(out[0]) == 0:
-        raise PiamiValueError("data holds no samples; give at least one")
-    return out
-
-
-class _Batcher:
-    """Per-chain minibatch indices, epochs without replacement, each chain its own permutation."""
-
-    def __init__(self, n: int, batch: int, chains: int, gen: torch.Generator, device: torch.device):
-        self.n, self.b, self.c, self.gen, self.device = n, batch, chains, gen, device
-        self.perm: torch.Tensor | None = None
-        self.pos = n
-
-    def __call__(self) -> torch.Tensor:  # (chains, batch) int64
-        if self.pos + self.b > self.n:
-            keys = torch.rand(self.c, self.n, generator=self.gen, device=self.device)
-            self.perm = keys.argsort(dim=1)
-            self.pos = 0
-        idx = self.perm[:, self.pos : self.pos + self.b]
-        self.pos += self.b
-        return idx
 
 
 class LLCEstimator:
@@ -162,7 +126,13 @@ class LLCEstimator:
         def pos(name: str, *, integer: bool = False, zero_ok: bool = False) -> None:
             v = getattr(self, name)
             ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
-            if isinstance(v, bool) or not ok_type or not np.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
+            if (
+                isinstance(v, bool)
+                or not ok_type
+                or not np.isfinite(v)
+                or v < 0
+                or (v == 0 and not zero_ok)
+            ):
                 kind = "an integer" if integer else "a finite number"
                 raise PiamiValueError(
                     f"LLCEstimator {name} must be {kind} {'>= 0' if zero_ok else '> 0'}, got {v!r}"
@@ -181,7 +151,9 @@ class LLCEstimator:
         if self.n_draws < 4:
             raise PiamiValueError(f"n_draws must be >= 4 for the diagnostics, got {self.n_draws}")
         if not (isinstance(self.rmsprop_alpha, float) and 0.0 <= self.rmsprop_alpha < 1.0):
-            raise PiamiValueError(f"rmsprop_alpha must be a float in [0, 1), got {self.rmsprop_alpha!r}")
+            raise PiamiValueError(
+                f"rmsprop_alpha must be a float in [0, 1), got {self.rmsprop_alpha!r}"
+            )
         if self.sampler not in _SAMPLERS:
             raise PiamiValueError(f"sampler must be one of {_SAMPLERS}, got {self.sampler!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -195,7 +167,9 @@ class LLCEstimator:
         if generator is None:
             return torch.Generator(device=self.device_).manual_seed(self.seed)
         if not isinstance(generator, torch.Generator):
-            raise PiamiTypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+            raise PiamiTypeError(
+                f"generator must be a torch.Generator, got {type(generator).__name__}"
+            )
         if generator.device.type != self.device_.type:
             raise PiamiValueError(
                 f"generator lives on {generator.device} but sampling runs on {self.device_}; "
@@ -238,48 +212,21 @@ class LLCEstimator:
         Returns:
             self, with ``llc_mean_`` and the other attributes set.
         """
-        from torch.func import functional_call, grad_and_value, vmap
-
         self._validate()
         if not isinstance(model, nn.Module):
             raise PiamiTypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
         if not callable(loss_fn):
             raise PiamiTypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
         gen = self._generator(generator)
-        tensors = _as_tensors(data, device=self.device_, dtype=self.dtype_)
+        tensors = as_tensors(data, device=self.device_, dtype=self.dtype_)
         n = len(tensors[0])
         model = model.to(device=self.device_, dtype=self.dtype_)
-        names = [k for k, p in model.named_parameters() if p.requires_grad]
-        if not names:
-            raise PiamiValueError("model has no trainable parameters to sample")
-        params = dict(model.named_parameters())
-        shapes = [params[k].shape for k in names]
-        sizes = [params[k].numel() for k in names]
-        frozen = {k: p.detach() for k, p in params.items() if k not in names}
-        buffers = {k: b.detach() for k, b in model.named_buffers()}
-        w_star = torch.cat([params[k].detach().reshape(-1) for k in names])
-
-        def unflatten(w: torch.Tensor) -> dict[str, torch.Tensor]:
-            parts = torch.split(w, sizes, dim=-1)
-            return {k: p.reshape(*w.shape[:-1], *s) for k, p, s in zip(names, parts, shapes, strict=True)}
-
-        def one(flat: torch.Tensor, *batch: torch.Tensor) -> torch.Tensor:
-            out = functional_call(model, ({**unflatten(flat), **frozen}, buffers), (batch[0],))
-            return loss_fn(out, *batch[1:])
-
-        ref = self._full_loss(lambda *b: one(w_star, *b), tensors)
         batch = self._batch(n)
-        batcher = _Batcher(n, batch, self.n_chains, gen, self.device_)
-        g_all = vmap(grad_and_value(one), in_dims=(0,) + (0,) * len(tensors))
-        g_full = vmap(grad_and_value(one), in_dims=(0,) + (None,) * len(tensors))
-
-        def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            if batch == n:
-                return g_full(w, *tensors)
-            idx = batcher()
-            return g_all(w, *(t[idx] for t in tensors))
-
-        return self._sample(grad_fn, w_star, n, ref, gen)
+        batcher = Batcher(n, batch, self.n_chains, gen, self.device_)
+        grad_fn, w_star, ref = module_grad_fn(model, tensors, loss_fn, batch, batcher)
+        self._sample(grad_fn, w_star, n, ref, gen)
+        self.diagnostics_["shared_batches"] = bool(grad_fn.shared_batches["on"])
+        return self
 
     def fit_flat(
         self,
@@ -315,40 +262,13 @@ class LLCEstimator:
                 f"w_star must be a non-empty 1-D tensor (d,), got {getattr(w_star, 'shape', type(w_star))}"
             )
         w_star = w_star.detach().to(device=self.device_, dtype=self.dtype_)
-        tensors = None if data is None else _as_tensors(data, device=self.device_, dtype=self.dtype_)
+        tensors = None if data is None else as_tensors(data, device=self.device_, dtype=self.dtype_)
         if tensors is not None:
             n = len(tensors[0])
         batch = None if tensors is None else self._batch(n)
-        batcher = None if tensors is None else _Batcher(n, batch, self.n_chains, gen, self.device_)
+        batcher = None if tensors is None else Batcher(n, batch, self.n_chains, gen, self.device_)
 
-        def call(w: torch.Tensor, batch_t: list[torch.Tensor] | None) -> torch.Tensor:
-            loss = loss_fn(w) if batch_t is None else loss_fn(w, *batch_t)
-            if not isinstance(loss, torch.Tensor) or loss.shape != (w.shape[0],):
-                raise PiamiShapeError(
-                    f"loss_fn must return a tensor of shape (n_chains,) = ({w.shape[0]},), got "
-                    f"{getattr(loss, 'shape', type(loss).__name__)}"
-                )
-            return loss
-
-        with torch.no_grad():
-            if tensors is None:
-                ref = float(call(w_star[None], None)[0])
-            else:
-                ref = self._full_loss(lambda *b: call(w_star[None], [t[None] for t in b])[0], tensors)
-
-        def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            w = w.detach().requires_grad_(True)
-            with torch.enable_grad():
-                if tensors is None:
-                    loss = call(w, None)
-                elif batch == n:
-                    loss = call(w, [t.expand(w.shape[0], *t.shape) for t in tensors])
-                else:
-                    idx = batcher()
-                    loss = call(w, [t[idx] for t in tensors])
-                (g,) = torch.autograd.grad(loss.sum(), w)
-            return g, loss.detach()
-
+        grad_fn, ref = flat_grad_fn(loss_fn, w_star, tensors, batch, batcher)
         return self._sample(grad_fn, w_star, n, ref, gen)
 
     def fit_deep_linear(
@@ -374,7 +294,11 @@ class LLCEstimator:
         """
         self._validate()
         gen = self._generator(generator)
-        if isinstance(weights, (torch.Tensor, np.ndarray)) or not isinstance(weights, Sequence) or not weights:
+        if (
+            isinstance(weights, (torch.Tensor, np.ndarray))
+            or not isinstance(weights, Sequence)
+            or not weights
+        ):
             raise PiamiTypeError("weights must be a non-empty list [W_1, ..., W_L] of 2-D tensors")
         ws = [torch.as_tensor(np.asarray(w) if isinstance(w, np.ndarray) else w) for w in weights]
         ws = [w.detach().to(device=self.device_, dtype=self.dtype_) for w in ws]
@@ -383,7 +307,7 @@ class LLCEstimator:
                 raise PiamiShapeError(
                     f"weights must chain as (H2, H1), (H3, H2), ...; got {[tuple(w.shape) for w in ws]}"
                 )
-        tensors = _as_tensors(data, device=self.device_, dtype=self.dtype_)
+        tensors = as_tensors(data, device=self.device_, dtype=self.dtype_)
         if len(tensors) != 2 or tensors[0].ndim != 2 or tensors[1].ndim != 2:
             raise PiamiShapeError("data must be (X (n, H_1), Y (n, H_{L+1})) for fit_deep_linear")
         X, Y = tensors
@@ -393,54 +317,25 @@ class LLCEstimator:
                 f"{ws[0].shape[1]} -> {ws[-1].shape[0]}"
             )
         n, C = len(X), self.n_chains
-        shapes = [w.shape for w in ws]
-        sizes = [w.numel() for w in ws]
+        shapes = [tuple(w.shape) for w in ws]
         w_star = torch.cat([w.reshape(-1) for w in ws])
         batch = self._batch(n)
-        batcher = _Batcher(n, batch, C, gen, self.device_)
+        batcher = Batcher(n, batch, C, gen, self.device_)
         with torch.no_grad():
-            ref = self._full_loss(lambda x, y: _dl_loss(ws, x, y), tensors)
+            ref = full_mean_loss(lambda x, y: deep_linear_loss(ws, x, y), tensors, max(batch, 1024))
 
-        def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            mats = [p.view(C, *s) for p, s in zip(torch.split(w, sizes, dim=1), shapes, strict=True)]
-            if batch == n:
-                x, y = X.expand(C, *X.shape), Y.expand(C, *Y.shape)
-            else:
-                idx = batcher()
-                x, y = X[idx], Y[idx]
-            hs = [x]  # (C, B, H_j)
-            for m in mats:
-                hs.append(torch.bmm(hs[-1], m.transpose(1, 2)))
-            err = hs[-1] - y
-            loss = 0.5 * err.square().sum(dim=(1, 2)) / batch
-            delta = err / batch
-            grads = []
-            for j in range(len(mats) - 1, -1, -1):
-                grads.append(torch.bmm(delta.transpose(1, 2), hs[j]).reshape(C, -1))
-                if j:
-                    delta = torch.bmm(delta, mats[j])
-            return torch.cat(grads[::-1], dim=1), loss
+        grad_fn = deep_linear_grad_fn(shapes, X, Y, batch, batcher)
 
         return self._sample(grad_fn, w_star, n, ref, gen)
 
     # ------------------------------------------------------------------ shared parts
-    def _full_loss(self, loss_of_batch: Callable[..., torch.Tensor], tensors: list[torch.Tensor]) -> float:
-        """Mean loss over the whole data set, in chunks, weighted by chunk size."""
-        n = len(tensors[0])
-        chunk = max(self._batch(n), 1024)
-        total = 0.0
-        with torch.no_grad():
-            for s in range(0, n, chunk):
-                part = [t[s : s + chunk] for t in tensors]
-                total += float(loss_of_batch(*part)) * len(part[0])
-        if not np.isfinite(total):
-            raise PiamiValueError(
-                f"the loss at w* on the full data set is {total / n}; the LLC needs a finite minimum"
-            )
-        return total / n
-
     def _sample(
-        self, grad_fn: Callable, w_star: torch.Tensor, n: int | None, ref: float, gen: torch.Generator
+        self,
+        grad_fn: Callable,
+        w_star: torch.Tensor,
+        n: int | None,
+        ref: float,
+        gen: torch.Generator,
     ) -> LLCEstimator:
         nb = self._n_beta(n)
         trace = run_sgld(
@@ -479,18 +374,14 @@ class LLCEstimator:
         self.diagnostics_ = {
             "r_hat": split_rhat(draws[ok]) if ok.sum() > 1 else float("nan"),
             "geweke_z": z.tolist(),
-            "converged": [bool(k and np.isfinite(v) and abs(v) <= 3.0) for v, k in zip(z, ok, strict=True)],
+            "converged": [
+                bool(k and np.isfinite(v) and abs(v) <= 3.0) for v, k in zip(z, ok, strict=True)
+            ],
             "diverged": trace.diverged.tolist(),
             "divergence": bool(trace.diverged.any()),
-            "draws_per_second": self.n_chains * (self.n_burnin + self.n_draws) / max(trace.seconds, 1e-12),
+            "draws_per_second": self.n_chains
+            * (self.n_burnin + self.n_draws)
+            / max(trace.seconds, 1e-12),
             "seconds": trace.seconds,
         }
         return self
-
-
-def _dl_loss(ws: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``1/2`` batch mean of the squared error summed over outputs, one network."""
-    h = x
-    for w in ws:
-        h = h @ w.T
-    return 0.5 * (h - y).square().sum(dim=1).mean()

@@ -49,8 +49,10 @@ def _as_2d(a: Any, what: str) -> np.ndarray:
         a = a[:, None]
     if a.ndim != 2:
         raise PiamiShapeError(f"{what} must be 2-D (n_samples, n_features), got shape {a.shape}")
-    if a.shape[0] == 0:
-        raise PiamiShapeError(f"{what} has no rows (shape {a.shape}); pass at least one sample")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise PiamiShapeError(
+            f"{what} has shape {a.shape}; pass at least one sample and one feature/target column"
+        )
     if not np.isfinite(a).all():
         raise PiamiValueError(f"{what} holds NaN or infinite values; clean the activations first")
     return a
@@ -84,9 +86,11 @@ def r2_scores(
     mean = w @ Y
     ss_res = w @ (Y - Y_hat) ** 2
     ss_tot = w @ (Y - mean) ** 2
-    tiny = 1e-300
-    per = np.where(ss_tot > tiny, 1 - ss_res / np.maximum(ss_tot, tiny), (ss_res <= tiny) * 1.0)
-    overall = 1 - ss_res.sum() / ss_tot.sum() if ss_tot.sum() > tiny else float(per.mean())
+    tiny = 1e-20 * (mean**2 + np.max(np.abs(Y), axis=0) ** 2) + 1e-300  # rounding-level spread
+    const = ss_tot <= tiny
+    per = np.where(const, (ss_res <= tiny) * 1.0, 1 - ss_res / np.where(const, 1.0, ss_tot))
+    live = ~const
+    overall = 1 - ss_res[live].sum() / ss_tot[live].sum() if live.any() else float(per.mean())
     return float(overall), per
 
 

@@ -62,7 +62,9 @@ def make_superposition(
         raise PiamiValueError(f"p_fire must be in (0, 1], got {p_fire!r}")
     lo, hi = magnitude
     if not 0 <= lo <= hi:
-        raise PiamiValueError(f"magnitude must be (low, high) with 0 <= low <= high, got {magnitude}")
+        raise PiamiValueError(
+            f"magnitude must be (low, high) with 0 <= low <= high, got {magnitude}"
+        )
     U = rng.normal(size=(n_features, d))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
     fire = rng.random((n_samples, n_features)) < p_fire
@@ -84,7 +86,9 @@ def match_directions(found: object, true: object) -> tuple[np.ndarray, np.ndarra
     A = as_points(found, "found", min_points=1)
     B = as_points(true, "true", min_points=1)
     if A.shape[1] != B.shape[1]:
-        raise PiamiShapeError(f"directions live in different spaces: {A.shape[1]} vs {B.shape[1]} dims")
+        raise PiamiShapeError(
+            f"directions live in different spaces: {A.shape[1]} vs {B.shape[1]} dims"
+        )
     S = np.abs(_unit(B) @ _unit(A).T)  # (n_true, n_found)
     ti, fi = linear_sum_assignment(-S)
     return S[ti, fi], ti, fi
@@ -104,7 +108,9 @@ def feature_recovery(found: object, true: object, *, threshold: float = 0.9) -> 
     A = as_points(found, "found", min_points=1)
     B = as_points(true, "true", min_points=1)
     if A.shape[1] != B.shape[1]:
-        raise PiamiShapeError(f"directions live in different spaces: {A.shape[1]} vs {B.shape[1]} dims")
+        raise PiamiShapeError(
+            f"directions live in different spaces: {A.shape[1]} vs {B.shape[1]} dims"
+        )
     best = np.max(np.abs(_unit(B) @ _unit(A).T), axis=1)
     cos, _, _ = match_directions(A, B)
     return {
@@ -254,7 +260,9 @@ class SparseAutoencoder:
         self._check_fitted()
         X = as_points(X, "X", min_points=1)
         if X.shape[1] != self.W_enc_.shape[0]:
-            raise PiamiShapeError(f"X has {X.shape[1]} dims, the SAE was fit on {self.W_enc_.shape[0]}")
+            raise PiamiShapeError(
+                f"X has {X.shape[1]} dims, the SAE was fit on {self.W_enc_.shape[0]}"
+            )
         pre = (X - self.b_dec_) / self.scale_ @ self.W_enc_ + self.b_enc_
         if self.kind == "l1":
             return np.maximum(pre, 0.0)

@@ -66,9 +66,7 @@ def end_to_end(weights: list[object]) -> np.ndarray:
     return P
 
 
-def compare_modes(
-    learned: object, U: object, S: object, V: object
-) -> dict[str, np.ndarray]:
+def compare_modes(learned: object, U: object, S: object, V: object) -> dict[str, np.ndarray]:
     """Match the modes of a learned map to a teacher's ``M = U diag(S) V^T``.
 
     Args:

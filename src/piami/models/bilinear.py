@@ -39,7 +39,9 @@ class BilinearConfig:
         for name in ("d_in", "d_hidden", "d_out"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise PiamiValueError(f"BilinearConfig.{name} must be a positive integer, got {v!r}")
+                raise PiamiValueError(
+                    f"BilinearConfig.{name} must be a positive integer, got {v!r}"
+                )
         if self.init_std is not None and not self.init_std > 0:
             raise PiamiValueError(f"init_std must be > 0 or None, got {self.init_std!r}")
 
@@ -61,7 +63,9 @@ class Bilinear(HookedModule):
 
         def init(o: int, i: int) -> torch.Tensor:
             std = cfg.init_std if cfg.init_std is not None else 1.0 / np.sqrt(i)
-            return (torch.randn(o, i, generator=generator, dtype=torch.float64) * std).to(dt).to(dev)
+            return (
+                (torch.randn(o, i, generator=generator, dtype=torch.float64) * std).to(dt).to(dev)
+            )
 
         self.W = nn.Parameter(init(cfg.d_hidden, cfg.d_in))
         self.V = nn.Parameter(init(cfg.d_hidden, cfg.d_in))
@@ -77,7 +81,9 @@ class Bilinear(HookedModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.cfg.d_in:
-            raise PiamiShapeError(f"input must end in d_in={self.cfg.d_in}, got shape {tuple(x.shape)}")
+            raise PiamiShapeError(
+                f"input must end in d_in={self.cfg.d_in}, got shape {tuple(x.shape)}"
+            )
         left = x @ self.W.T
         right = x @ self.V.T
         if self.cfg.bias:
@@ -113,7 +119,9 @@ def fit_bilinear(
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise PiamiShapeError(f"X (n, d_in) and Y (n, d_out) must share n, got {X.shape}, {Y.shape}")
+        raise PiamiShapeError(
+            f"X (n, d_in) and Y (n, d_out) must share n, got {X.shape}, {Y.shape}"
+        )
     if X.shape[1] != model.cfg.d_in or Y.shape[1] != model.cfg.d_out:
         raise PiamiShapeError(
             f"X must have {model.cfg.d_in} columns and Y {model.cfg.d_out}, got {X.shape}, {Y.shape}"

@@ -8,8 +8,8 @@ edge-emitting convention is that of computational mechanics, Shai et al. 2024). 
 
 Sampling is vectorized over sequences and loops over time only. Each step draws, for every sequence
 at once, the pair (symbol, next state) from the flattened row ``T[:, s, :]`` of its current state by
-one uniform number against precomputed cumulative sums; beliefs then follow from the tokens by one
-batched product per step.
+one uniform number against precomputed cumulative sums; exact beliefs, when asked for, update in the
+same step by one batched product.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import numpy as np
 from piami.errors import PiamiTypeError, PiamiValueError
 from piami.processes._checks import as_tensor, check_count
 from piami.processes.ghmm import GeneralizedHiddenMarkovModel, HMMSample
-from piami.theory import beliefs as _beliefs
 from piami.theory import information as _info
 
 ROW_TOL = 1e-9  # how far a row of sum_x T[x] may be from summing to 1
@@ -124,31 +123,42 @@ class HiddenMarkovModel(GeneralizedHiddenMarkovModel):
         state = np.minimum(np.searchsorted(cpi, rng.random(n), side="right"), S - 1)
         tokens = np.empty((seq_len, n), dtype=np.int64)
         states = np.empty((seq_len + 1, n), dtype=np.int64) if return_states else None
+        B = np.empty((n, seq_len + 1, S)) if return_beliefs else None
+        P = np.empty((n, seq_len + 1, X)) if return_probs else None
+        exact = return_beliefs or return_probs
         cat, lastpos, XS = self._cat, self._lastpos, X * S
-        for t in range(seq_len):
+        # exact beliefs, time-major with sequences on the fast axis (see theory.beliefs)
+        Wt = np.ascontiguousarray(self.T.transpose(0, 2, 1).reshape(XS, S))  # [x*S + j, i]
+        Wrt = np.ascontiguousarray(self.T.sum(axis=2))  # [x, i] = Pr(x | i)
+        eta = np.repeat(pi[:, None], n, axis=1)  # (n_states, n)
+        cols = np.arange(n)
+        offs = (np.arange(S) * n)[:, None]
+        for t in range(seq_len + 1):
             if states is not None:
                 states[t] = state
+            if B is not None:
+                B[:, t] = eta.T
+            if P is not None:
+                P[:, t] = (Wrt @ eta).T
+            if t == seq_len:
+                break
             k = np.searchsorted(cat, state + rng.random(n), side="right")
             k -= state * XS
             np.minimum(k, lastpos[state], out=k)
             x = k // S
             tokens[t] = x
             state = k - x * S
-        if states is not None:
-            states[seq_len] = state
+            if exact:  # eta' = eta T[x] / (eta T[x] 1), every sequence at once
+                nxt = (Wt @ eta).ravel()[x * (S * n) + cols + offs]
+                eta = nxt / nxt.sum(axis=0)
         tokens = np.ascontiguousarray(tokens.T)
-        if not (return_states or return_beliefs or return_probs):
+        if not (return_states or exact):
             return tokens
-        B = P = None
-        if return_beliefs or return_probs:
-            B, P = _beliefs.belief_trajectories(
-                self.T, tokens, root=pi, want_beliefs=return_beliefs, want_probs=return_probs
-            )
         return HMMSample(
             tokens=tokens,
             states=np.ascontiguousarray(states.T) if states is not None else None,
-            beliefs=B if return_beliefs else None,
-            next_token_probs=P if return_probs else None,
+            beliefs=B,
+            next_token_probs=P,
         )
 
 

@@ -42,7 +42,7 @@ class ModularAddition:
         ([1, 2, 5], 3)
         >>> train, test = task.split(0.3, rng=np.random.default_rng(0))
         >>> len(train), len(test)
-        (7, 18)
+        (8, 17)
     """
 
     p: int = 113  # the modulus: numbers are 0 .. p-1 and '=' is token p

@@ -40,7 +40,7 @@ __all__ = [
 
 
 def _as_int(x: object, name: str, *, minimum: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int,)) and not hasattr(x, "__index__"):
+    if isinstance(x, bool) or (not isinstance(x, (int,)) and not hasattr(x, "__index__")):
         raise PiamiTypeError(f"{name} must be an integer, got {x!r} ({type(x).__name__})")
     v = int(x)  # numpy integers have __index__
     if v < minimum:

@@ -73,6 +73,8 @@ def next_token_loss(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def _as_tensor(x: Any, device: torch.device, what: str) -> torch.Tensor:
+    if isinstance(x, list):
+        x = np.asarray(x)
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, torch.Tensor):
@@ -85,7 +87,7 @@ def _as_tensor(x: Any, device: torch.device, what: str) -> torch.Tensor:
 
 
 def _as_dataset(data: Any, device: torch.device, what: str) -> Batch:
-    if isinstance(data, (tuple, list)):
+    if isinstance(data, tuple):  # (inputs, targets, ...); a list is one array of sequences
         parts = tuple(_as_tensor(d, device, f"{what}[{i}]") for i, d in enumerate(data))
         if len({p.shape[0] for p in parts}) != 1:
             raise PiamiValueError(
@@ -316,7 +318,7 @@ def train(
             loss = loss_fn(model, batch)
             if not torch.isfinite(loss):
                 raise DivergenceError(
-                    f"loss became {float(loss)} at step {step} (lr {lr:.3g}); lower TrainConfig.lr "
+                    f"loss became {float(loss.detach())} at step {step} (lr {lr:.3g}); lower TrainConfig.lr "
                     "or set grad_clip"
                 )
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,242 @@
+"""Gradient functions of every chain at once, for the three forms the LLC estimator accepts.
+
+Each builder returns ``grad_fn(w) -> (grad, loss)`` with ``w`` of shape ``(n_chains, n_params)``
+(one chain per row) for :func:`piami.instruments.sgld.run_sgld`:
+
+* any ``nn.Module``: ``torch.func.functional_call`` of the module on each chain's parameters,
+  vectorized over chains by ``torch.func.vmap`` of ``grad_and_value``;
+* a loss of a flat parameter vector, already batched over chains (one autograd call);
+* deep linear networks: chains' weights viewed as ``(n_chains, out, in)`` and the forward and
+  backward passes written as batched ``bmm`` (no autograd), 2-2.5x faster than ``vmap``.
+
+Minibatches are drawn per chain, in epochs without replacement (:class:`Batcher`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from piami.errors import PiamiShapeError, PiamiTypeError, PiamiValueError
+from piami.instruments.sgld import GradFn
+
+__all__ = [
+    "Batcher",
+    "as_tensors",
+    "deep_linear_grad_fn",
+    "deep_linear_loss",
+    "flat_grad_fn",
+    "full_mean_loss",
+    "module_grad_fn",
+]
+
+
+def as_tensors(data: Any, *, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
+    """``(inputs, targets, ...)`` or a TensorDataset -> tensors on device (floats cast to dtype)."""
+    if hasattr(data, "tensors"):
+        data = data.tensors
+    if isinstance(data, (torch.Tensor, np.ndarray)) or not isinstance(data, (tuple, list)):
+        raise PiamiTypeError(
+            f"data must be a tuple (inputs, targets, ...) of tensors or a TensorDataset, got "
+            f"{type(data).__name__}"
+        )
+    out = []
+    for i, t in enumerate(data):
+        if isinstance(t, np.ndarray):
+            t = torch.from_numpy(t)
+        if not isinstance(t, torch.Tensor):
+            raise PiamiTypeError(f"data[{i}] must be a tensor or array, got {type(t).__name__}")
+        t = t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+        out.append(t)
+    if not out or out[0].ndim == 0 or any(t.ndim == 0 or len(t) != len(out[0]) for t in out):
+        raise PiamiShapeError(
+            f"data tensors must share a first (sample) dimension; got shapes "
+            f"{[tuple(t.shape) for t in out]}"
+        )
+    if len(out[0]) == 0:
+        raise PiamiValueError("data holds no samples; give at least one")
+    return out
+
+
+class Batcher:
+    """Per-chain minibatch indices, epochs without replacement, each chain its own permutation."""
+
+    def __init__(self, n: int, batch: int, chains: int, gen: torch.Generator, device: torch.device):
+        self.n, self.b, self.c, self.gen, self.device = n, batch, chains, gen, device
+        self.perm: torch.Tensor | None = None
+        self.pos = n
+
+    def __call__(self) -> torch.Tensor:  # (chains, batch) int64
+        if self.pos + self.b > self.n:
+            keys = torch.rand(self.c, self.n, generator=self.gen, device=self.device)
+            self.perm = keys.argsort(dim=1)
+            self.pos = 0
+        idx = self.perm[:, self.pos : self.pos + self.b]
+        self.pos += self.b
+        return idx
+
+
+def deep_linear_loss(ws: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``1/2`` batch mean of the squared error summed over outputs, one network."""
+    h = x
+    for w in ws:
+        h = h @ w.T
+    return 0.5 * (h - y).square().sum(dim=1).mean()
+
+
+def deep_linear_grad_fn(
+    shapes: list[tuple[int, int]], X: torch.Tensor, Y: torch.Tensor, batch: int, batcher: Batcher
+) -> GradFn:
+    """Minibatch loss and gradient of a deep linear network for all chains, by batched ``bmm``.
+
+    Chains' weights are rows of ``w (n_chains, n_params)``, viewed as ``(n_chains, out, in)``
+    matrices. Forward ``h_j = h_{j-1} W_j^T``; backward by hand: with ``delta_L = (h_L - y) / B``,
+    ``dL/dW_j = delta_j^T h_{j-1}`` and ``delta_{j-1} = delta_j W_j``.
+    """
+    sizes = [a * b for a, b in shapes]
+    n = len(X)
+
+    def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        C = w.shape[0]
+        mats = [p.view(C, *s) for p, s in zip(torch.split(w, sizes, dim=1), shapes, strict=True)]
+        if batch == n:
+            x, y = X.expand(C, *X.shape), Y.expand(C, *Y.shape)
+        else:
+            idx = batcher()
+            x, y = X[idx], Y[idx]
+        hs = [x]  # (C, B, H_j)
+        for m in mats:
+            hs.append(torch.bmm(hs[-1], m.transpose(1, 2)))
+        err = hs[-1] - y
+        loss = 0.5 * err.square().sum(dim=(1, 2)) / batch
+        delta = err / batch
+        grads = []
+        for j in range(len(mats) - 1, -1, -1):
+            grads.append(torch.bmm(delta.transpose(1, 2), hs[j]).reshape(C, -1))
+            if j:
+                delta = torch.bmm(delta, mats[j])
+        return torch.cat(grads[::-1], dim=1), loss
+
+    return grad_fn
+
+
+def full_mean_loss(
+    loss_of_batch: Callable[..., torch.Tensor], tensors: list[torch.Tensor], chunk: int
+) -> float:
+    """Mean loss over the whole data set, in chunks weighted by their size (``L_n(w*)``)."""
+    n = len(tensors[0])
+    total = 0.0
+    with torch.no_grad():
+        for s in range(0, n, chunk):
+            part = [t[s : s + chunk] for t in tensors]
+            total += float(loss_of_batch(*part)) * len(part[0])
+    if not np.isfinite(total):
+        raise PiamiValueError(
+            f"the loss at w* on the full data set is {total / n}; the LLC needs a finite minimum"
+        )
+    return total / n
+
+
+def module_grad_fn(
+    model: nn.Module,
+    tensors: list[torch.Tensor],
+    loss_fn: Callable[..., torch.Tensor],
+    batch: int,
+    batcher: Batcher,
+) -> tuple[GradFn, torch.Tensor, float]:
+    """``(grad_fn, w_star, L_n(w*))`` for any module: ``vmap`` over ``functional_call``.
+
+    ``w_star`` concatenates the trainable parameters in ``named_parameters`` order; frozen ones and
+    buffers stay fixed. ``loss_fn(model(inputs), *targets)`` is the mean loss of a batch. Each chain
+    draws its own batch; a model whose forward pass branches on its inputs' values (which ``vmap``
+    cannot batch) falls back to one shared batch per step for all chains, recorded in
+    ``grad_fn.shared_batches["on"]``.
+    """
+    from torch.func import functional_call, grad_and_value, vmap
+
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    if not names:
+        raise PiamiValueError("model has no trainable parameters to sample")
+    params = dict(model.named_parameters())
+    shapes = [params[k].shape for k in names]
+    sizes = [params[k].numel() for k in names]
+    frozen = {k: p.detach() for k, p in params.items() if k not in names}
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+    w_star = torch.cat([params[k].detach().reshape(-1) for k in names])
+    n = len(tensors[0])
+
+    def one(flat: torch.Tensor, *batch_t: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(flat, sizes, dim=-1)
+        named = {k: p.reshape(s) for k, p, s in zip(names, parts, shapes, strict=True)}
+        out = functional_call(model, ({**named, **frozen}, buffers), (batch_t[0],))
+        return loss_fn(out, *batch_t[1:])
+
+    ref = full_mean_loss(lambda *b: one(w_star, *b), tensors, max(batch, 1024))
+    g_batched = vmap(grad_and_value(one), in_dims=(0,) + (0,) * len(tensors))
+    g_full = vmap(grad_and_value(one), in_dims=(0,) + (None,) * len(tensors))
+
+    shared = {"on": False}  # set when the model cannot be vmapped over per-chain batches
+
+    def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if batch == n:
+            return g_full(w, *tensors)
+        idx = batcher()
+        if not shared["on"]:
+            try:
+                return g_batched(w, *(t[idx] for t in tensors))
+            except RuntimeError as exc:  # data-dependent control flow on the inputs (e.g. checks)
+                if "vmap" not in str(exc):
+                    raise
+                shared["on"] = True
+        return g_full(w, *(t[idx[0]] for t in tensors))
+
+    grad_fn.shared_batches = shared  # type: ignore[attr-defined]
+    return grad_fn, w_star, ref
+
+
+def flat_grad_fn(
+    loss_fn: Callable[..., torch.Tensor],
+    w_star: torch.Tensor,
+    tensors: list[torch.Tensor] | None,
+    batch: int | None,
+    batcher: Batcher | None,
+) -> tuple[GradFn, float]:
+    """``(grad_fn, L_n(w*))`` for a loss of flat parameters, batched over chains (autograd)."""
+
+    def call(w: torch.Tensor, batch_t: list[torch.Tensor] | None) -> torch.Tensor:
+        loss = loss_fn(w) if batch_t is None else loss_fn(w, *batch_t)
+        if not isinstance(loss, torch.Tensor) or loss.shape != (w.shape[0],):
+            raise PiamiShapeError(
+                f"loss_fn must return a tensor of shape (n_chains,) = ({w.shape[0]},), got "
+                f"{getattr(loss, 'shape', type(loss).__name__)}"
+            )
+        return loss
+
+    with torch.no_grad():
+        if tensors is None:
+            ref = float(call(w_star[None], None)[0])
+        else:
+            ref = full_mean_loss(
+                lambda *b: call(w_star[None], [t[None] for t in b])[0], tensors, max(batch, 1024)
+            )
+    if not np.isfinite(ref):
+        raise PiamiValueError(f"the loss at w* is {ref}; the LLC needs a finite minimum")
+
+    def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w = w.detach().requires_grad_(True)
+        with torch.enable_grad():
+            if tensors is None:
+                loss = call(w, None)
+            elif batch == len(tensors[0]):
+                loss = call(w, [t.expand(w.shape[0], *t.shape) for t in tensors])
+            else:
+                idx = batcher()
+                loss = call(w, [t[idx] for t in tensors])
+            (g,) = torch.autograd.grad(loss.sum(), w)
+        return g, loss.detach()
+
+    return grad_fn, ref
