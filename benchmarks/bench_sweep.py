@@ -39,9 +39,10 @@ def _setup_toy() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import toy_experiment
 
-    from piami.experiments import register
+    from piami.experiments import list_experiments, register
 
     register(toy_experiment.EXPERIMENT)
+    list_experiments()  # discovery (imports torch) here, not inside the sequential timing
 
 
 def _calibrate() -> int:
@@ -110,7 +111,9 @@ def main() -> None:
     except ImportError:
         print("ray is not installed: pip install 'piami[ray]' to time the ray backend")
     seq = rows[0][1]
-    print(f"{'backend':<26} {'wall s':>7} {'speed-up':>9} {'overhead/run s':>15} {'run s (sum)':>12}")
+    print(
+        f"{'backend':<26} {'wall s':>7} {'speed-up':>9} {'overhead/run s':>15} {'run s (sum)':>12}"
+    )
     for label, wall, busy, w in rows:
         over = (w * wall - busy) / N_RUNS
         print(f"{label:<26} {wall:7.2f} {seq / wall:8.2f}x {over:15.3f} {busy:12.2f}")

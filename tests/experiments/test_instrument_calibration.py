@@ -48,6 +48,8 @@ def test_quick_run_reports_the_mess3_dimension_comparison_with_intervals(quick_r
         if c.name.startswith("Mess3") and "correlation" in c.name
     ]
     assert len(mess) == 4 and all(c.passed is not None for c in mess)
+    sae = [c for c in quick_result.comparisons if "SAE latents" in c.name]
+    assert len(sae) == 2 and all(0 < c.measured <= 1 for c in sae)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from piami.errors import PiamiError
 from piami.instruments.dimension import (
@@ -95,3 +97,17 @@ def test_persistence_diagrams_noisy_circle_or_clean_skip():
 def test_bad_input_raises_piami_error(fn, bad):
     with pytest.raises(PiamiError):
         fn(bad)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=0, max_size=40),
+    st.integers(1, 4),
+)
+def test_fuzz_estimators_only_raise_piami_errors(values, width):
+    X = np.array(values[: len(values) // width * width], dtype=float).reshape(-1, width)
+    for fn in (twonn_dimension, mle_dimension, h0_persistence):
+        try:
+            fn(X)
+        except PiamiError:
+            pass

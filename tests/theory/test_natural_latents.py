@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from piami.errors import PiamiError
 from piami.theory.natural_latents import (
@@ -126,3 +128,17 @@ def test_bad_tables_raise():
         joint_with_latent(np.full((2, 2), 0.25), np.ones((2, 3, 2)))
     with pytest.raises(PiamiError):
         best_deterministic_natural_latent(np.full((4, 4), 1 / 16), max_support=10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(-1, 2) | st.just(float("nan")), min_size=1, max_size=12), st.integers(1, 3)
+)
+def test_fuzz_tables_only_raise_piami_errors(values, n_axes):
+    P = np.array(values)
+    try:
+        P = P.reshape((-1,) + (1,) * (n_axes - 1))
+        mediation_error(P)
+        redundancy_errors(P)
+    except PiamiError:
+        pass

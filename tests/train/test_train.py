@@ -109,8 +109,9 @@ def test_fixed_set_with_early_stopping_restores_the_best_weights():
     held = markov_sampler(1000, rng)
     c = cfg(n_steps=3000, batch_size=4, lr=3e-3, eval_every=5, early_stopping_patience=4)
     model = make()
-    hist = train(model, train_set, c, eval_data=held, progress=False)
+    hist = train(model, train_set, c, eval_data=held, eval_optimal_loss=0.5, progress=False)
     assert hist.stopped_early and hist.step[-1] < 3000
+    assert hist.eval_gap == [e - 0.5 for e in hist.eval_loss]
     assert hist.best_eval_loss == min(hist.eval_loss)
     assert evaluate(model, torch.as_tensor(held), next_token_loss) == pytest.approx(
         hist.best_eval_loss, abs=1e-6

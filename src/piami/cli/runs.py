@@ -43,7 +43,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         raise PiamiFileError(f"no run store at {store.root}; give --out DIR of a sweep")
     infos = [i for i in store.list(args.experiment) if args.status in (None, i.status)]
     vary = _varying([i.spec.config for i in infos])
-    print(f"{'run_id':<16}  {'experiment':<20} {'status':<8} {'seed':>4}  passed  " + " ".join(vary))
+    print(
+        f"{'run_id':<16}  {'experiment':<20} {'status':<8} {'seed':>4}  passed  " + " ".join(vary)
+    )
     for i in infos:
         passed = "-"
         if i.status == "finished":
@@ -74,7 +76,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             print("metrics: " + json.dumps(res.metrics, indent=2)[:4000])
     elif status == "failed":
         err = store.error(rid) or {}
-        print(f"failed after {err.get('n_attempts', '?')} attempts: {err.get('type')}: "
-              f"{err.get('message')}")
+        print(
+            f"failed after {err.get('n_attempts', '?')} attempts: {err.get('type')}: "
+            f"{err.get('message')}"
+        )
         print(err.get("traceback", ""))
     return 0

@@ -95,4 +95,16 @@ def limit_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-__all__ = ["activations", "limit_threads", "onehot_r2", "probe_r2", "window_ids"]
+def logprob_r2(
+    p_fit: np.ndarray, p_test: np.ndarray, y_fit: np.ndarray, y_test: np.ndarray
+) -> float:
+    """R^2 of beliefs from the exact next-token log-probabilities (the optimal logits).
+
+    A network that carried only the optimal next-token prediction would score this; a higher R^2
+    from the residual stream means it carries more of the belief than its output needs.
+    """
+    logs = [np.log(np.maximum(p, 1e-12)) for p in (p_fit, p_test)]
+    return float(LinearProbe().fit(logs[0], y_fit).score(logs[1], y_test))
+
+
+__all__ = ["activations", "limit_threads", "logprob_r2", "onehot_r2", "probe_r2", "window_ids"]

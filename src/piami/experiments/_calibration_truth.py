@@ -137,7 +137,7 @@ def sierpinski_T() -> np.ndarray:
 
 
 def fractal_section(cfg: Any, rng: np.random.Generator) -> Section:
-    d_true = np.log(3) / np.log(2)
+    d_true = float(np.log(3) / np.log(2))
     bd = belief_dynamics(
         sierpinski_T(), n_steps=cfg.fractal_steps, n_chains=2 * cfg.fractal_chains, rng=rng
     )

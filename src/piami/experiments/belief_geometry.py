@@ -156,6 +156,9 @@ def train_belief_model(
 
     optimal = float(np.mean(proc.optimal_loss(seq_len)[1:]))
     held_out = proc.sample(2048, seq_len, rng=np.random.default_rng([cfg.seed, 2]))
+    p_exact = proc.next_token_probs(held_out)[:, 1:seq_len]  # Pr(x_{t+1} | x_0..x_t)
+    p_seen = np.take_along_axis(p_exact, held_out[:, 1:, None], axis=-1)
+    held_out_optimal = float(-np.mean(np.log(p_seen)))  # the exact predictor on the same set
     model = build_model(cfg)
     run_dir = Path(out_dir)
     hist = train(
@@ -164,6 +167,7 @@ def train_belief_model(
         cfg.train_config(),
         eval_data=held_out,
         optimal_loss=optimal,
+        eval_optimal_loss=held_out_optimal,
         out_dir=run_dir,
         progress=progress,
         desc="belief-geometry",
@@ -241,6 +245,7 @@ def _run(cfg: Config, *, progress: bool) -> Result:
             ids[0], ids[1], fit["beliefs"], test["beliefs"]
         )
     k3 = onehot["position + last 3 tokens"]
+    logits_r2 = M.logprob_r2(fit["probs"], test["probs"], fit["beliefs"], test["beliefs"])
     final, concat = r2["beliefs_trained"][f"L{cfg.n_layers - 1}"], r2["beliefs_trained"]["concat"]
 
     c = result.comparisons
@@ -305,6 +310,7 @@ def _run(cfg: Config, *, progress: bool) -> Result:
     m["next_token_probs_affine_in_belief"] = affine_control
     m["r2"] = r2
     m["r2_onehot_baselines"] = onehot
+    m["r2_from_exact_next_token_logprobs"] = logits_r2
     m["best_single_layer"] = best_single
     m["kl_by_position"] = kl_pos.tolist()
     m["loss_by_position"] = ce_pos.tolist()
@@ -317,7 +323,7 @@ def _run(cfg: Config, *, progress: bool) -> Result:
         beliefs=test["beliefs"],
         images=images,
         r2=r2,
-        onehot=onehot,
+        baselines=onehot | {"exact next-token log-probs": logits_r2},
         losses={"sampled": ce_pos, "expected": xent_pos, "optimal": optimal_pos, "kl": kl_pos},
         process=proc.spec,
         n_layers=cfg.n_layers,

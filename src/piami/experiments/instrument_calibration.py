@@ -184,7 +184,7 @@ EXPERIMENT = Experiment(
         "d_model": 32,
         "train_steps": 300,
         "batch_size": 256,
-        "train_budget_s": 12.0,
+        "train_budget_s": 8.0,
         "n_probe_seqs": 600,
         "sae_belief_latents": 64,
         "sae_belief_k": (4,),

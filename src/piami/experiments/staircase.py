@@ -77,13 +77,14 @@ class ReplicaNet:
     """
 
     def __init__(self, n_replicas: int, width: int, d: int, *, generator: torch.Generator,
-                 dtype: torch.dtype, device: torch.device) -> None:  # fmt: skip
+                 dtype: torch.dtype, device: torch.device, a_scale: float = 1.0,
+                 w_scale: float = 1.0) -> None:  # fmt: skip
         def randn(*shape: int) -> torch.Tensor:
             return torch.randn(*shape, generator=generator, dtype=dtype).to(device)
 
-        self.w = randn(n_replicas, width, d) / math.sqrt(d)
+        self.w = randn(n_replicas, width, d) * (w_scale / math.sqrt(d))
         self.b = randn(n_replicas, width)
-        self.a = randn(n_replicas, width)
+        self.a = randn(n_replicas, width) * a_scale
         self.width = width
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

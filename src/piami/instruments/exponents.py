@@ -31,7 +31,8 @@ class ExponentFit:
     offset: float  # E of the fit (H_inf for gamma; 0 for beta)
     offset_ci: tuple[float, float]  # interval of the offset
     boot: np.ndarray  # bootstrap draws of the exponent
-    at_bound: bool = False  # the point estimate sits on a bound of the fit (not a real optimum)
+    at_bound: bool = False  # the exponent sits on a bound of the fit (not a real optimum)
+    offset_at_bound: bool = False  # the offset (H_inf) sits on a bound, e.g. H_inf = 0
 
     def to_dict(self) -> dict:
         return {
@@ -43,6 +44,7 @@ class ExponentFit:
             "offset": self.offset,
             "offset_ci": list(self.offset_ci),
             "at_bound": self.at_bound,
+            "offset_at_bound": self.offset_at_bound,
         }
 
 
@@ -95,6 +97,7 @@ def fit_beta(
         offset_ci=(0.0, 0.0),
         boot=fit.boot_[:, 2],
         at_bound=fit.at_bound_,
+        offset_at_bound=fit.offset_at_bound_,
     )
 
 
@@ -142,6 +145,7 @@ def fit_gamma(
         offset_ci=fit.ci_["E"],
         boot=fit.boot_[:, 2],
         at_bound=fit.at_bound_,
+        offset_at_bound=fit.offset_at_bound_,
     )
 
 

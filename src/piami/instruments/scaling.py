@@ -35,7 +35,8 @@ class PowerLawFit:
         offset: fit the offset ``E`` (else ``E = 0`` and the fit is linear in log-log).
         offset_bounds: allowed range of ``E`` (e.g. ``(0, min y)`` for an entropy rate).
         alpha_bounds: allowed range of the exponent; a fit that ends on a bound is reported
-            as such by ``at_bound_``.
+            as such by ``at_bound_`` (which is also set when ``E`` reaches its upper bound, a flat
+            curve); ``offset_at_bound_`` says whether ``E`` sits on either bound.
         loss: ``least_squares`` loss: ``"linear"``, ``"soft_l1"``, ``"huber"``, ``"cauchy"``.
         n_boot: bootstrap replicates (0: no intervals).
         ci: confidence level of the intervals.
@@ -175,7 +176,10 @@ class PowerLawFit:
         tol_b = 1e-4 * max(1.0, abs(self.alpha_))
         self.at_bound_ = bool(
             min(abs(self.alpha_ - b) for b in self.alpha_bounds) < tol_b
-            or (self.offset and min(abs(self.E_ - b) for b in self.offset_bounds) < 1e-6)
+            or (self.offset and abs(self.E_ - self.offset_bounds[1]) < 1e-6)
+        )
+        self.offset_at_bound_ = bool(
+            self.offset and min(abs(self.E_ - b) for b in self.offset_bounds) < 1e-6
         )
         yhat = self.predict(x)
         self.residuals_ = y - yhat

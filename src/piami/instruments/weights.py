@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from piami.errors import PiamiShapeError, PiamiValueError
 from piami.instruments.geometry import as_points
@@ -32,7 +33,7 @@ def singular_spectrum(W: object) -> np.ndarray:
 
 
 def effective_rank(W: object, *, method: str = "entropy") -> float:
-    """Effective rank of a matrix (or of a given spectrum when ``W`` is 1-D... pass a matrix).
+    """Effective rank of a matrix from its singular values.
 
     Args:
         W: ``(d_out, d_in)`` matrix.
@@ -90,8 +91,6 @@ def compare_modes(learned: object, U: object, S: object, V: object) -> dict[str,
     Ul, Sl, Vlt = np.linalg.svd(A, full_matrices=False)
     k = min(Sl.size, max(m, 1) * 2)
     score = np.abs(U.T @ Ul[:, :k]) * np.abs(V.T @ Vlt[:k].T)  # (m, k)
-    from scipy.optimize import linear_sum_assignment
-
     ti, li = linear_sum_assignment(-score)
     order = np.argsort(ti)
     ti, li = ti[order], li[order]

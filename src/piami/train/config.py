@@ -135,6 +135,7 @@ class TrainHistory:
     eval_step: list[int] = field(default_factory=list)  # steps of the held-out evaluations
     eval_loss: list[float] = field(default_factory=list)  # held-out loss
     optimal_loss: float | None = None  # exact optimal loss when known (gap = loss - optimal)
+    eval_optimal_loss: float | None = None  # the optimal predictor's loss on the held-out set
     best_step: int | None = None  # step of the lowest held-out loss
     best_eval_loss: float | None = None  # the lowest held-out loss
     stopped_early: bool = False  # stopped by early stopping or the time budget
@@ -163,9 +164,12 @@ class TrainHistory:
 
     @property
     def eval_gap(self) -> list[float] | None:
-        if self.optimal_loss is None:
+        """Held-out loss minus the optimal predictor's loss on the same set (paired: low noise),
+        or minus ``optimal_loss`` when that is not known."""
+        ref = self.eval_optimal_loss if self.eval_optimal_loss is not None else self.optimal_loss
+        if ref is None:
             return None
-        return [x - self.optimal_loss for x in self.eval_loss]
+        return [x - ref for x in self.eval_loss]
 
     def postfix(self) -> dict[str, str]:
         """A few numbers for the progress bar (mean of the last 20 steps)."""

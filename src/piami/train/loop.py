@@ -190,6 +190,7 @@ def train(
     loss_fn: LossFn | None = None,
     eval_data: torch.Tensor | np.ndarray | tuple | None = None,
     optimal_loss: float | None = None,
+    eval_optimal_loss: float | None = None,
     out_dir: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
@@ -205,6 +206,8 @@ def train(
         loss_fn: ``loss_fn(model, batch) -> scalar`` (nats); default :func:`next_token_loss`.
         eval_data: held-out set in the same form as a fixed training set.
         optimal_loss: the exact optimal value of the loss (nats), to record the gap.
+        eval_optimal_loss: the optimal predictor's loss on ``eval_data`` itself (nats); the held-out
+            gap is then a paired difference, free of the held-out set's sampling offset.
         out_dir: where checkpoints and ``history.json`` go; ``None``: keep nothing on disk.
         resume: continue from the last checkpoint in ``out_dir`` when there is one.
         progress: show a tqdm bar.
@@ -227,7 +230,7 @@ def train(
     opt = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
     )
-    hist = TrainHistory(optimal_loss=optimal_loss)
+    hist = TrainHistory(optimal_loss=optimal_loss, eval_optimal_loss=eval_optimal_loss)
     ckpt_steps = set(checkpoint_steps(cfg.n_steps, cfg.n_checkpoints))
     st: dict[str, Any] = {"step": 0, "tokens": 0, "elapsed": 0.0, "bad_evals": 0}
     best_state: dict[str, torch.Tensor] | None = None

@@ -1,0 +1,121 @@
+"""Figures of the data statistics and the learning curves (used by the experiment and ``piami stats``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def plot_correlations(corr, beta=None, *, title: str = ""):
+    """``||C(n)||`` against ``n`` (log-log) with the noise floor and the fitted power law."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    ax.loglog(corr.lags, corr.top_sv, "o-", label="top singular value")
+    ax.loglog(corr.lags, corr.frobenius, "s-", ms=3, alpha=0.6, label="Frobenius")
+    ax.loglog(corr.lags, corr.floor_top_sv, "k--", lw=1, label=f"noise floor ({corr.floor_method})")
+    ax.loglog(corr.lags, corr.floor_frobenius, "k:", lw=1)
+    if beta is not None and hasattr(beta, "value"):
+        xs = np.geomspace(beta.x.min(), beta.x.max(), 50)
+        ax.loglog(
+            xs,
+            beta.amplitude * xs**-beta.value,
+            "r-",
+            lw=2,
+            alpha=0.7,
+            label=f"fit beta={beta.value:.2f} [{beta.ci[0]:.2f}, {beta.ci[1]:.2f}]",
+        )
+    ax.set_xlabel("lag n")
+    ax.set_ylabel("||C(n)||")
+    ax.set_title(title or "token correlations")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_entropies(ent, gamma=None, *, title: str = ""):
+    """``H_n`` (nats) by the three estimators, sparse orders marked, and the fitted law."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for name, mark in (("plugin", "v"), ("miller_madow", "^"), ("nsb", "o")):
+        ax.plot(ent.n, ent.get(name), mark + "-", ms=4, label=name)
+    if ent.sparse.any():
+        ax.axvspan(ent.n[ent.sparse].min() - 0.5, ent.n.max() + 0.5, color="0.9", label="sparse")
+    if gamma is not None and hasattr(gamma, "value"):
+        xs = np.linspace(gamma.x.min(), gamma.x.max(), 50)
+        ax.plot(
+            xs,
+            gamma.offset + gamma.amplitude * xs**-gamma.value,
+            "r-",
+            lw=2,
+            alpha=0.7,
+            label=f"fit gamma={gamma.value:.2f}, H_inf={gamma.offset:.2f}",
+        )
+    ax.set_xlabel("context length n")
+    ax.set_ylabel("H_n (nats)")
+    ax.set_title(title or "conditional entropies")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_learning_curve(P, loss, fit=None, *, h_inf=None, predicted_alpha=None):
+    """Held-out loss against training tokens P, with the fitted ``E + A P**(-alpha)``."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    P = np.asarray(P, float)
+    loss = np.asarray(loss, float)
+    ax.semilogx(P, loss, "o", label="test loss (early-stopped)")
+    xs = np.geomspace(P.min(), P.max(), 60)
+    if fit is not None:
+        ax.semilogx(
+            xs,
+            fit.predict(xs),
+            "r-",
+            label=f"fit alpha_D={fit.alpha_:.3f} [{fit.ci_['alpha'][0]:.3f}, "
+            f"{fit.ci_['alpha'][1]:.3f}]",
+        )
+        if predicted_alpha is not None and np.isfinite(predicted_alpha):
+            # the predicted slope through the middle point, same offset as the fit
+            k = len(P) // 2
+            a = (loss[k] - fit.E_) * P[k] ** predicted_alpha
+            ax.semilogx(
+                xs,
+                fit.E_ + a * xs**-predicted_alpha,
+                "g--",
+                label=f"predicted {predicted_alpha:.3f}",
+            )
+    if h_inf is not None and np.isfinite(h_inf):
+        ax.axhline(h_inf, color="k", lw=0.8, ls=":", label=f"H_inf from n-grams {h_inf:.2f}")
+    ax.set_xlabel("training tokens P")
+    ax.set_ylabel("test loss (nats/token)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_collapse(P, loss_by_pos, *, h_inf, gamma, beta, positions=None):
+    """``(L_n(P) - H_inf) n**gamma`` against ``P / n**(2 beta)`` for several context lengths n."""
+    import matplotlib.pyplot as plt
+
+    from piami.theory.scaling import collapse
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    loss_by_pos = np.asarray(loss_by_pos, float)  # (n_P, n_ctx): position t has context t + 1
+    n_ctx = loss_by_pos.shape[1]
+    if positions is None:
+        positions = np.unique(np.round(np.geomspace(1, n_ctx, 6)).astype(int))
+    cmap = plt.get_cmap("viridis")
+    for k, n in enumerate(positions):
+        x, y = collapse(loss_by_pos[:, n - 1], n, P, h_inf=h_inf, gamma=gamma, beta=beta)
+        ax.loglog(
+            x,
+            np.where(y > 0, y, np.nan),
+            "o-",
+            ms=3,
+            color=cmap(k / len(positions)),
+            label=f"n={n}",
+        )
+    ax.set_xlabel("P / n^(2 beta)")
+    ax.set_ylabel("(L_n - H_inf) n^gamma")
+    ax.set_title(f"collapse (gamma={gamma:.2f}, beta={beta:.2f})")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
