@@ -22,6 +22,13 @@ def test_comparison_within_absolute_and_relative():
     ).passed
 
 
+def test_comparison_numpy_inputs_give_plain_bool():
+    import numpy as np
+
+    c = Comparison(name="a", predicted=np.float64(1.0), measured=np.float32(1.0), tolerance=0.1)
+    assert c.passed is True and type(c.measured) is float
+
+
 def test_comparison_one_sided_and_not_made():
     assert Comparison(name="a", predicted=0.9, measured=0.95, tolerance=0, sense="at_least").passed
     assert not Comparison(

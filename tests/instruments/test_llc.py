@@ -16,6 +16,7 @@ from piami.instruments.learning_coefficient import LLCEstimator
 from piami.instruments.sgld import geweke_z, split_rhat
 from piami.theory.learning_coefficient import deep_linear_rlct
 
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """One torch thread: on a shared 2-core machine two spinning threads are many times slower."""
@@ -33,8 +34,15 @@ def quadratic(w):
 
 
 def small(**kw):
-    base = dict(step_size=2e-4, n_beta=1000.0, n_chains=8, n_draws=1500, n_burnin=300,
-                device="cpu", dtype="float64")
+    base = dict(
+        step_size=2e-4,
+        n_beta=1000.0,
+        n_chains=8,
+        n_draws=1500,
+        n_burnin=300,
+        device="cpu",
+        dtype="float64",
+    )
     base.update(kw)
     return LLCEstimator(**base)
 
@@ -62,7 +70,9 @@ def _linear_data(n=400, d_in=3, d_out=2, seed=0):
 
 def test_module_form_equals_deep_linear_fast_path():
     ws, data = _linear_data()
-    model = torch.nn.Sequential(torch.nn.Linear(3, 4, bias=False), torch.nn.Linear(4, 2, bias=False))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 4, bias=False), torch.nn.Linear(4, 2, bias=False)
+    )
     with torch.no_grad():
         model[0].weight.copy_(ws[0])
         model[1].weight.copy_(ws[1])
@@ -70,8 +80,16 @@ def test_module_form_equals_deep_linear_fast_path():
     def loss_fn(out, y):
         return 0.5 * (out - y).square().sum(dim=1).mean()
 
-    kw = dict(step_size=1e-4, n_chains=3, n_draws=40, n_burnin=10, batch_size=50, device="cpu",
-              dtype="float64", seed=3)
+    kw = dict(
+        step_size=1e-4,
+        n_chains=3,
+        n_draws=40,
+        n_burnin=10,
+        batch_size=50,
+        device="cpu",
+        dtype="float64",
+        seed=3,
+    )
     a = LLCEstimator(**kw).fit(model, data, loss_fn)
     b = LLCEstimator(**kw).fit_deep_linear(ws, data)
     np.testing.assert_allclose(a.loss_trace_, b.loss_trace_, rtol=1e-9, atol=1e-12)
@@ -93,7 +111,9 @@ def test_module_form_equals_deep_linear_fast_path():
 def test_burnin_excluded_and_reference_loss_on_full_data():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(300, 2, generator=g, dtype=torch.float64)
-    y = x @ torch.tensor([[1.0], [-1.0]], dtype=torch.float64) + 0.3 * torch.randn(300, 1, generator=g, dtype=torch.float64)
+    y = x @ torch.tensor([[1.0], [-1.0]], dtype=torch.float64) + 0.3 * torch.randn(
+        300, 1, generator=g, dtype=torch.float64
+    )
     w_star = torch.tensor([0.7, -0.4], dtype=torch.float64)  # not the minimum: L_n(w*) > 0
 
     def loss(w, xb, yb):
@@ -154,8 +174,15 @@ def test_deep_linear_small_case_near_aoyagi():
     ws = [q[1] @ q[0].T, q[2] @ q[1].T]
     x = torch.randn(2000, 3, generator=g)
     y = x @ (ws[1] @ ws[0]).T
-    est = LLCEstimator(sampler="rmsprop_sgld", step_size=1e-3, n_chains=4, n_burnin=500,
-                       n_draws=2000, batch_size=200, device="cpu")
+    est = LLCEstimator(
+        sampler="rmsprop_sgld",
+        step_size=1e-3,
+        n_chains=4,
+        n_burnin=500,
+        n_draws=2000,
+        batch_size=200,
+        device="cpu",
+    )
     est.fit_deep_linear(ws, (x, y))
     assert est.llc_mean_ == pytest.approx(deep_linear_rlct([3, 3, 3], 1)[0], rel=0.2)
 
@@ -178,10 +205,25 @@ def test_unfitted_estimator_stores_only_hyperparameters():
 
 @settings(max_examples=30, deadline=None)
 @given(
-    name=st.sampled_from(["step_size", "gamma", "n_chains", "n_draws", "n_burnin", "batch_size",
-                          "n_beta", "rmsprop_delta", "rmsprop_alpha", "sampler", "dtype", "seed"]),
-    value=st.one_of(st.just(-1), st.just(0.0), st.just(float("nan")), st.just("x"), st.just(2.5),
-                    st.just(True)),
+    name=st.sampled_from(
+        [
+            "step_size",
+            "gamma",
+            "n_chains",
+            "n_draws",
+            "n_burnin",
+            "batch_size",
+            "n_beta",
+            "rmsprop_delta",
+            "rmsprop_alpha",
+            "sampler",
+            "dtype",
+            "seed",
+        ]
+    ),
+    value=st.one_of(
+        st.just(-1), st.just(0.0), st.just(float("nan")), st.just("x"), st.just(2.5), st.just(True)
+    ),
 )
 def test_bad_hyperparameters_raise_piami_error(name, value):
     kw = {"n_draws": 10, "n_burnin": 0}
@@ -201,7 +243,9 @@ def test_bad_hyperparameters_raise_piami_error(name, value):
         lambda e: e.fit_flat(quadratic, torch.zeros(2, 3)),
         lambda e: e.fit_flat(lambda w: w, torch.zeros(6)),  # wrong output shape
         lambda e: e.fit_flat(quadratic, torch.zeros(6), n=None) if e.n_beta is None else None,
-        lambda e: e.fit_deep_linear([torch.zeros(3, 2), torch.zeros(3, 2)], (torch.zeros(5, 2), torch.zeros(5, 3))),
+        lambda e: e.fit_deep_linear(
+            [torch.zeros(3, 2), torch.zeros(3, 2)], (torch.zeros(5, 2), torch.zeros(5, 3))
+        ),
         lambda e: e.fit_deep_linear([torch.zeros(3, 2)], (torch.zeros(5, 2), torch.zeros(4, 3))),
         lambda e: e.fit_deep_linear([torch.zeros(3, 2)], torch.zeros(5, 2)),
         lambda e: e.fit("not a module", (torch.zeros(5, 2),), lambda o: o.sum()),

@@ -15,7 +15,9 @@ from piami.processes.corpus import (
     tokenize,
 )
 
-TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40
+TEXT = (
+    "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40
+)
 
 
 def test_file_and_folder(tmp_path):
@@ -38,7 +40,7 @@ def test_bad_sources(tmp_path):
         load_text(tmp_path / "latin.txt")
     empty_dir = tmp_path / "d"
     empty_dir.mkdir()
-    with pytest.raises(PiamiFileError, match="no \\*.txt"):
+    with pytest.raises(PiamiFileError, match=r"no \*\.txt"):
         load_text(empty_dir)
     with pytest.raises(PiamiValueError):
         load_text(tmp_path / "a.txt", max_chars=0)

@@ -27,7 +27,9 @@ def enumerate_data(rhm):
             new = []
             for nodes, p in frontier:
                 for choice in itertools.product(range(rhm.m), repeat=len(nodes)):
-                    kids = tuple(int(x) for a, r in zip(nodes, choice) for x in rules[a, r])
+                    kids = tuple(
+                        int(x) for a, r in zip(nodes, choice, strict=True) for x in rules[a, r]
+                    )
                     new.append((kids, p / rhm.m ** len(nodes)))
             frontier = new
         for leaves, p in frontier:
@@ -76,7 +78,7 @@ def test_sampling_is_seeded_and_lm_prepends_the_class():
     assert a.shape == (50, 8) and a.dtype == np.int64
     lm = rhm.sample_lm(40, rng=np.random.default_rng(4))
     assert lm.shape == (40, 9) and lm[:, 0].min() >= 5 and lm[:, 1:].max() < 5
-    leaves, classes = rhm.sample_labeled(40, rng=np.random.default_rng(4))
+    _, classes = rhm.sample_labeled(40, rng=np.random.default_rng(4))
     np.testing.assert_array_equal(lm[:, 0] - 5, classes)
 
 
@@ -128,8 +130,12 @@ def test_bad_parameters_raise():
     with pytest.raises(PiamiTypeError):
         RandomHierarchyModel(3, 2, 2, 2, 2, rng=0)
     rhm = make()
-    for bad in (lambda: rhm.pair_joint(0, 9), lambda: rhm.exact_correlation(0),
-                lambda: rhm.exact_correlation(1, anchor="x"), lambda: rhm.sample(0, rng=np.random.default_rng()),
-                lambda: rhm.sample(3, 5, rng=np.random.default_rng())):
+    for bad in (
+        lambda: rhm.pair_joint(0, 9),
+        lambda: rhm.exact_correlation(0),
+        lambda: rhm.exact_correlation(1, anchor="x"),
+        lambda: rhm.sample(0, rng=np.random.default_rng()),
+        lambda: rhm.sample(3, 5, rng=np.random.default_rng()),
+    ):
         with pytest.raises(PiamiError):
             bad()

@@ -27,7 +27,9 @@ LLC_SETTINGS = dict(
 N_SEQS = 2048  # sequences in the fixed data set of the LLC
 
 
-def llc_along_training(cfg: Any, out_dir: str | Path, *, progress: bool = False) -> tuple[list[dict], Any]:
+def llc_along_training(
+    cfg: Any, out_dir: str | Path, *, progress: bool = False
+) -> tuple[list[dict], Any]:
     """Train the belief model, estimate the LLC at each checkpoint; return rows and a figure."""
     from piami.experiments import belief_geometry as bg
     from piami.train.checkpoint import list_checkpoints, load_checkpoint

@@ -56,7 +56,9 @@ class Config:
                 f"u0 needs one value in (0, min(s)) per depth ({len(self.depths)}), got {self.u0!r}"
             )
         if not (0 < self.lr <= 0.05):
-            raise PiamiValueError(f"lr must lie in (0, 0.05] to follow gradient flow, got {self.lr}")
+            raise PiamiValueError(
+                f"lr must lie in (0, 0.05] to follow gradient flow, got {self.lr}"
+            )
         if self.t_max_factor < 1.2:
             raise PiamiValueError(f"t_max_factor must be >= 1.2, got {self.t_max_factor}")
         if min(self.d_in, self.d_out, self.hidden) < len(s):
@@ -138,7 +140,9 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
             "otherwise), with t = steps * lr. Modes are learned strongest first, with plateaus."
         ),
     )
-    fig, axes = plt.subplots(1, len(cfg.depths), figsize=(4.2 * len(cfg.depths), 3.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(cfg.depths), figsize=(4.2 * len(cfg.depths), 3.4), squeeze=False
+    )
     fig_l, ax_l = plt.subplots(figsize=(5.5, 3.6))
     for j, (depth, u0) in enumerate(zip(cfg.depths, cfg.u0, strict=True)):
         t_half = np.array([deep_linear_time_to(v / 2, v, u0, depth) for v in s])

@@ -48,7 +48,9 @@ class Config:
         if not (self.y > 0):
             raise PiamiValueError(f"y must be > 0, got {self.y}")
         if not (0 < self.dt <= 0.01):
-            raise PiamiValueError(f"dt must lie in (0, 0.01] to follow gradient flow, got {self.dt}")
+            raise PiamiValueError(
+                f"dt must lie in (0, 0.01] to follow gradient flow, got {self.dt}"
+            )
         if self.t_max_factor < 1.05:
             raise PiamiValueError(f"t_max_factor must be >= 1.05, got {self.t_max_factor}")
         resolve_dtype(self.dtype)
@@ -155,12 +157,16 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         ax_k.plot(t / t90, dmft_kernel_scale(f_th, gamma0), lw=1.5, color=line.get_color())
         ax_k.plot(t[::stride] / t90, kern[::stride] / kern[0], "o", ms=3, color=line.get_color())
     ax_f.axhline(0.9, color="gray", ls=":", lw=0.8)
-    ax_f.set(xlabel="t / t_0.9 (theory)", ylabel="f / y", title="lazy (exponential) to rich (sigmoid)")
+    ax_f.set(
+        xlabel="t / t_0.9 (theory)", ylabel="f / y", title="lazy (exponential) to rich (sigmoid)"
+    )
     ax_f.legend(fontsize=8)
     ax_k.set(xlabel="t / t_0.9 (theory)", ylabel="K(t) / K(0)", yscale="log",
              title="kernel along the target")  # fmt: skip
     result.add_figure(
-        "dmft", fig, "DMFT (lines) and width-N network (dots); time in units of the predicted t_0.9."
+        "dmft",
+        fig,
+        "DMFT (lines) and width-N network (dots); time in units of the predicted t_0.9.",
     )
     return result
 

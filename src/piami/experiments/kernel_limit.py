@@ -44,13 +44,19 @@ class Config:
     def __post_init__(self) -> None:
         bad = [a for a in self.activations if a not in ACTIVATIONS]
         if not self.activations or bad:
-            raise PiamiValueError(f"activations must be among {ACTIVATIONS}, got {self.activations!r}")
+            raise PiamiValueError(
+                f"activations must be among {ACTIVATIONS}, got {self.activations!r}"
+            )
         if self.depth < 1:
             raise PiamiValueError(f"depth must be >= 1, got {self.depth}")
         if len(self.widths) < 4 or any(w < 2 for w in self.widths) or len(set(self.widths)) < 4:
-            raise PiamiValueError(f"need >= 4 distinct widths >= 2 for the fit, got {self.widths!r}")
+            raise PiamiValueError(
+                f"need >= 4 distinct widths >= 2 for the fit, got {self.widths!r}"
+            )
         if self.n_seeds < 2:
-            raise PiamiValueError(f"n_seeds must be >= 2 (a standard error needs two), got {self.n_seeds}")
+            raise PiamiValueError(
+                f"n_seeds must be >= 2 (a standard error needs two), got {self.n_seeds}"
+            )
         if self.n_inputs < 2 or self.d_in < 1:
             raise PiamiValueError("need n_inputs >= 2 and d_in >= 1")
         if not (self.sigma_w2 > 0 and self.sigma_b2 >= 0):
@@ -116,7 +122,10 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         for j, act in enumerate(cfg.activations):
             k_th, t_th = nngp_ntk(x, depth=cfg.depth, activation=act, sigma_w2=cfg.sigma_w2,
                                   sigma_b2=cfg.sigma_b2)  # fmt: skip
-            errs = {"NNGP": np.zeros((widths.size, cfg.n_seeds)), "NTK": np.zeros((widths.size, cfg.n_seeds))}
+            errs = {
+                "NNGP": np.zeros((widths.size, cfg.n_seeds)),
+                "NTK": np.zeros((widths.size, cfg.n_seeds)),
+            }
             last: dict[str, list[np.ndarray]] = {"NNGP": [], "NTK": []}
             for i, n in enumerate(widths.astype(int)):
                 for r in range(cfg.n_seeds):
@@ -161,7 +170,11 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
                    title=f"{act}, depth {cfg.depth}")  # fmt: skip
             ax.legend(fontsize=8)
     bar.close()
-    result.add_figure("convergence", fig, "Empirical kernel error against width, RMS over seeds (bars: its standard error).")
+    result.add_figure(
+        "convergence",
+        fig,
+        "Empirical kernel error against width, RMS over seeds (bars: its standard error).",
+    )
     return result
 
 

@@ -30,7 +30,12 @@ from piami.errors import PiamiValueError
 from piami.experiments.registry import Experiment
 from piami.experiments.result import Comparison, Result
 from piami.instruments.learning_coefficient import LLCEstimator
-from piami.theory.learning_coefficient import deep_linear_rlct, normal_crossing_rlct, regular_rlct
+from piami.theory.learning_coefficient import (
+    deep_linear_rlct,
+    normal_crossing_expectation,
+    normal_crossing_rlct,
+    regular_rlct,
+)
 
 REF_DEEP = "Aoyagi 2024, Neural Networks 171, Theorem 1"
 REF_NC = "Watanabe 2009, Algebraic Geometry and Statistical Learning Theory, Thm 6.1"
@@ -55,11 +60,13 @@ class Config:
         "6-6-6-6-6:3",
         "2-3-3-3-2:2",
         "4-6-5-6-4-3:2",
+        "3-4-5-4-3-2:1",
     )
-    sampler: str = "rmsprop_sgld"  # families 1 and 3: sampler
+    sampler: str = "rmsprop_sgld"  # all families: sampler (preconditioner frozen after burn-in)
+    integrator: str = "leimkuhler_matthews"  # all families: noise averaged over two steps
     step_size: float = 1e-3  # families 1 and 3: SGLD step
     gamma: float = 1.0  # localization strength (all families)
-    n_chains: int = 4  # families 1 and 3: chains
+    n_chains: int = 8  # families 1 and 3: chains
     n_burnin: int = 2000  # families 1 and 3: burn-in steps (excluded)
     n_draws: int = 8000  # families 1 and 3: draws
     batch_size: int = 500  # families 1 and 3: minibatch
@@ -75,6 +82,7 @@ class Config:
     llc_draws: int = 300  # part (4): draws per checkpoint (after 100 burn-in)
     device: str = "auto"  # torch device
     dtype: str = "float32"  # dtype of families 1, 3 and part (4); family 2 runs in float64
+    n_threads: int | None = 1  # torch CPU threads (1 is fastest on a shared machine; None: as is)
 
     def __post_init__(self) -> None:
         for name in ("n_samples", "n_chains", "n_draws", "batch_size", "nc_n_chains", "nc_n_draws"):
@@ -86,6 +94,8 @@ class Config:
                 raise PiamiValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.n_burnin < 0 or self.nc_n_burnin < 0 or self.gamma < 0:
             raise PiamiValueError("n_burnin, nc_n_burnin and gamma must be >= 0")
+        if self.n_threads is not None and self.n_threads < 1:
+            raise PiamiValueError(f"n_threads must be None or >= 1, got {self.n_threads}")
         if self.belief_steps < 10 or self.llc_draws < 4:
             raise PiamiValueError("belief_steps must be >= 10 and llc_draws >= 4")
         for spec in self.deep_linear:
@@ -117,50 +127,15 @@ def _parse_deep(spec: str) -> tuple[list[int], int]:
     return widths, int(r)
 
 
-def balanced_factorization(widths: list[int], rank: int, gen: torch.Generator) -> list[torch.Tensor]:
+def balanced_factorization(
+    widths: list[int], rank: int, gen: torch.Generator
+) -> list[torch.Tensor]:
     """``W_j = Q_{j+1} Q_j^T`` with ``Q_j`` (``H_j x r``) orthonormal columns: every layer rank ``r``."""
     qs = []
     for h in widths:
         q, _ = torch.linalg.qr(torch.randn(h, max(rank, 1), generator=gen, dtype=torch.float64))
         qs.append(q[:, :rank])
     return [qs[j + 1] @ qs[j].T for j in range(len(widths) - 1)]
-
-
-def nc_finite_expectation(ks: list[int], n_beta: float, gamma: float) -> float | None:
-    """``E[n beta K]`` under ``exp(-n beta K - gamma |w|^2 / 2)`` by quadrature (1-D, or 2-D with a k = 1).
-
-    The finite-``n beta`` value the estimator converges to; it tends to ``lambda`` as ``n beta``
-    grows. ``None`` for other shapes.
-    """
-    from scipy import integrate
-
-    t = float(n_beta)
-    if len(ks) == 1:
-        k = ks[0]
-        core = (1.0 / t) ** (1.0 / (2 * k))
-
-        def f1(w: float, power: bool) -> float:
-            base = np.exp(-t * w ** (2 * k) - gamma * w * w / 2)
-            return t * w ** (2 * k) * base if power else base
-
-        lim = 50 * core + 10 / np.sqrt(max(gamma, 1e-12))
-        num = integrate.quad(f1, 0, lim, args=(True,), points=[core], limit=500)[0]
-        den = integrate.quad(f1, 0, lim, args=(False,), points=[core], limit=500)[0]
-        return num / den
-    if len(ks) == 2 and 1 in ks:
-        b = ks[1] if ks[0] == 1 else ks[0]
-        core = (gamma / t) ** (1.0 / (2 * b))
-
-        def f2(y: float, power: bool) -> float:  # x (k = 1) integrated out: a Gaussian
-            prec = t * y ** (2 * b) + gamma / 2
-            base = np.exp(-gamma * y * y / 2) / np.sqrt(prec)
-            return base * t * y ** (2 * b) / (2 * prec) if power else base
-
-        lim = 12 / np.sqrt(max(gamma, 1e-12))
-        num = integrate.quad(f2, 0, lim, args=(True,), points=[core], limit=800)[0]
-        den = integrate.quad(f2, 0, lim, args=(False,), points=[core], limit=800)[0]
-        return num / den
-    return None
 
 
 def _estimator(cfg: Config, **over: Any) -> LLCEstimator:
@@ -172,6 +147,7 @@ def _estimator(cfg: Config, **over: Any) -> LLCEstimator:
         n_burnin=cfg.n_burnin,
         batch_size=cfg.batch_size,
         sampler=cfg.sampler,
+        integrator=cfg.integrator,
         device=cfg.device,
         dtype=cfg.dtype,
     )
@@ -179,8 +155,17 @@ def _estimator(cfg: Config, **over: Any) -> LLCEstimator:
     return LLCEstimator(**kw)
 
 
-def _case(result: Result, cases: list, *, name: str, truth: tuple, est: LLCEstimator, tol: float,
-          reference: str, extra: dict | None = None) -> None:
+def _case(
+    result: Result,
+    cases: list,
+    *,
+    name: str,
+    truth: tuple,
+    est: LLCEstimator,
+    tol: float,
+    reference: str,
+    extra: dict | None = None,
+) -> None:
     lam, mult = truth
     d = est.diagnostics_
     note = (
@@ -189,8 +174,16 @@ def _case(result: Result, cases: list, *, name: str, truth: tuple, est: LLCEstim
         "tolerance: the issue's bar (10%), one hyperparameter choice per family"
     )
     result.comparisons.append(
-        Comparison(name=f"LLC, {name}", predicted=lam, measured=est.llc_mean_, tolerance=tol,
-                   relative=True, unit="", reference=reference, note=note)
+        Comparison(
+            name=f"LLC, {name}",
+            predicted=lam,
+            measured=est.llc_mean_,
+            tolerance=tol,
+            relative=True,
+            unit="",
+            reference=reference,
+            note=note,
+        )
     )
     row = {
         "case": name,
@@ -211,6 +204,16 @@ def _case(result: Result, cases: list, *, name: str, truth: tuple, est: LLCEstim
 
 def run(cfg: Config, *, progress: bool = True) -> Result:
     """Run the calibration; see the module docstring."""
+    before = torch.get_num_threads()
+    if cfg.n_threads is not None:
+        torch.set_num_threads(cfg.n_threads)
+    try:
+        return _run(cfg, progress=progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(cfg: Config, *, progress: bool) -> Result:
     result = Result(
         experiment="llc-calibration",
         config={},
@@ -225,14 +228,31 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     )
     gen = torch.Generator().manual_seed(cfg.seed)
     cases: list[dict] = []
-    fam13 = dict(sampler=cfg.sampler, step_size=cfg.step_size, gamma=cfg.gamma, n_chains=cfg.n_chains,
-                 n_burnin=cfg.n_burnin, n_draws=cfg.n_draws, batch_size=cfg.batch_size,
-                 n_beta=f"n / ln n, n = {cfg.n_samples}", preconditioner="adapted in burn-in, then frozen")
+    fam13 = dict(
+        sampler=cfg.sampler,
+        integrator=cfg.integrator,
+        step_size=cfg.step_size,
+        gamma=cfg.gamma,
+        n_chains=cfg.n_chains,
+        n_burnin=cfg.n_burnin,
+        n_draws=cfg.n_draws,
+        batch_size=cfg.batch_size,
+        n_beta=f"n / ln n, n = {cfg.n_samples}",
+        preconditioner="adapted in burn-in, then frozen",
+    )
     result.metrics["hyperparameters"] = {
         "regular_and_deep_linear": fam13,
-        "normal_crossing": dict(sampler=cfg.sampler, step_size=cfg.nc_step_size, gamma=cfg.gamma,
-                                n_chains=cfg.nc_n_chains, n_burnin=cfg.nc_n_burnin,
-                                n_draws=cfg.nc_n_draws, n_beta=cfg.nc_n_beta, dtype="float64"),
+        "normal_crossing": dict(
+            sampler=cfg.sampler,
+            integrator=cfg.integrator,
+            step_size=cfg.nc_step_size,
+            gamma=cfg.gamma,
+            n_chains=cfg.nc_n_chains,
+            n_burnin=cfg.nc_n_burnin,
+            n_draws=cfg.nc_n_draws,
+            n_beta=cfg.nc_n_beta,
+            dtype="float64",
+        ),
     }
 
     def data_for(weights: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,22 +268,43 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         w = torch.randn(n_out, n_in, generator=gen, dtype=torch.float64) / np.sqrt(n_in)
         est = _estimator(cfg, seed=int(torch.randint(2**31, (1,), generator=gen)))
         est.fit_deep_linear([w], data_for([w]))
-        _case(result, cases, name=f"linear regression {n_in}->{n_out} (d = {n_in * n_out})",
-              truth=regular_rlct(n_in * n_out), est=est, tol=cfg.tolerance, reference=REF_REG)
+        _case(
+            result,
+            cases,
+            name=f"linear regression {n_in}->{n_out} (d = {n_in * n_out})",
+            truth=regular_rlct(n_in * n_out),
+            est=est,
+            tol=cfg.tolerance,
+            reference=REF_REG,
+        )
 
     # (2) normal-crossing potentials at w* = 0 (no data: the loss is K itself)
     for spec in cfg.potentials:
         ks = _parse_widths(spec, "potentials")
         k_t = torch.tensor(ks, dtype=torch.float64)
-        est = _estimator(cfg, step_size=cfg.nc_step_size, n_beta=cfg.nc_n_beta, n_chains=cfg.nc_n_chains,
-                         n_burnin=cfg.nc_n_burnin, n_draws=cfg.nc_n_draws, dtype="float64",
-                         seed=int(torch.randint(2**31, (1,), generator=gen)))
+        est = _estimator(
+            cfg,
+            step_size=cfg.nc_step_size,
+            n_beta=cfg.nc_n_beta,
+            n_chains=cfg.nc_n_chains,
+            n_burnin=cfg.nc_n_burnin,
+            n_draws=cfg.nc_n_draws,
+            dtype="float64",
+            seed=int(torch.randint(2**31, (1,), generator=gen)),
+        )
         est.fit_flat(lambda w, k=k_t: (w ** (2 * k)).prod(dim=1), torch.zeros(len(ks)))
         label = " ".join(f"w{i + 1}^{2 * k}" for i, k in enumerate(ks))
-        finite = nc_finite_expectation(ks, cfg.nc_n_beta, cfg.gamma)
-        _case(result, cases, name=f"normal crossing K = {label}", truth=normal_crossing_rlct(ks),
-              est=est, tol=cfg.tolerance, reference=REF_NC,
-              extra={"finite_n_beta_expectation": finite})
+        finite = normal_crossing_expectation(ks, cfg.nc_n_beta, cfg.gamma)
+        _case(
+            result,
+            cases,
+            name=f"normal crossing K = {label}",
+            truth=normal_crossing_rlct(ks),
+            est=est,
+            tol=cfg.tolerance,
+            reference=REF_NC,
+            extra={"finite_n_beta_expectation": finite},
+        )
 
     # (3) deep linear networks at the balanced minimal-rank factorization
     for spec in cfg.deep_linear:
@@ -271,12 +312,22 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         ws = balanced_factorization(widths, rank, gen)
         est = _estimator(cfg, seed=int(torch.randint(2**31, (1,), generator=gen)))
         est.fit_deep_linear(ws, data_for(ws))
-        _case(result, cases, name=f"deep linear {widths} rank {rank} (L = {len(widths) - 1})",
-              truth=deep_linear_rlct(widths, rank), est=est, tol=cfg.tolerance, reference=REF_DEEP)
+        _case(
+            result,
+            cases,
+            name=f"deep linear {widths} rank {rank} (L = {len(widths) - 1})",
+            truth=deep_linear_rlct(widths, rank),
+            est=est,
+            tol=cfg.tolerance,
+            reference=REF_DEEP,
+        )
 
     result.metrics["cases"] = cases
-    result.add_figure("llc_vs_truth", _plot_cases(cases, cfg.tolerance),
-                      "LLC estimate against the exact RLCT; band: the 10% tolerance")
+    result.add_figure(
+        "llc_vs_truth",
+        _plot_cases(cases, cfg.tolerance),
+        "LLC estimate against the exact RLCT; band: the 10% tolerance",
+    )
     if cfg.checkpoint_llc:
         from piami.experiments._llc_checkpoints import llc_along_training
 
@@ -285,8 +336,11 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
             rows, fig = llc_along_training(cfg, tmp, progress=progress)
         result.metrics["checkpoints"] = rows
         result.metrics["checkpoints_seconds"] = time.perf_counter() - t0
-        result.add_figure("llc_along_training", fig,
-                          "LLC at the belief-geometry model's checkpoints over its training loss")
+        result.add_figure(
+            "llc_along_training",
+            fig,
+            "LLC at the belief-geometry model's checkpoints over its training loss",
+        )
     return result
 
 

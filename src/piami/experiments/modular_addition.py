@@ -107,7 +107,8 @@ class GrokkingRun:
     epochs: np.ndarray  # (n_evals,) epochs at which the curves were measured
     curves: dict[str, np.ndarray]  # train_loss, test_loss (nats), train_acc, test_acc per eval
     snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
-    wall_s: float = 0.0  # seconds spent training
+    wall_s: float = 0.0  # seconds spent training (wall clock)
+    cpu_s: float = 0.0  # CPU seconds spent training, all threads (less sensitive to machine load)
 
 
 def logit_table(model: Transformer, task: ModularAddition) -> np.ndarray:
@@ -149,7 +150,7 @@ def train(cfg: Config, *, progress: bool = False) -> GrokkingRun:
     tr = torch.as_tensor(train_idx, device=device)
     te = torch.as_tensor(test_idx, device=device)
     x_tr, y_tr = tokens[tr], answers[tr]
-    snap_every = max(1, cfg.n_epochs // cfg.n_snapshots)
+    snap_every = cfg.eval_every * max(1, cfg.n_epochs // (cfg.n_snapshots * cfg.eval_every))
     epochs, rows, snapshots = [], [], []
 
     def evaluate(epoch: int) -> None:
@@ -171,7 +172,7 @@ def train(cfg: Config, *, progress: bool = False) -> GrokkingRun:
                 (epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
             )
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     evaluate(0)
     bar = tqdm(range(1, cfg.n_epochs + 1), disable=not progress, desc="modular-addition")
     for epoch in bar:
@@ -197,6 +198,7 @@ def train(cfg: Config, *, progress: bool = False) -> GrokkingRun:
         curves=curves,
         snapshots=snapshots,
         wall_s=time.perf_counter() - t0,
+        cpu_s=time.process_time() - c0,
     )
 
 
@@ -370,6 +372,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         fourier.excluded_loss(logits, keys, run_.train_mask) if keys.size else None
     )
     m["train_wall_s"] = run_.wall_s
+    m["train_cpu_s"] = run_.cpu_s
     m["epochs_per_s"] = cfg.n_epochs / run_.wall_s
     m["progress_measures"] = prog
     step = max(1, len(e) // 200)

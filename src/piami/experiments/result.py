@@ -65,9 +65,9 @@ class Comparison:
             raise PiamiValueError(
                 f"Comparison {self.name!r}: tolerance must be a finite number >= 0, got {self.tolerance!r}"
             )
-        for attr in ("predicted", "measured"):  # numpy scalars -> float
+        for attr in ("predicted", "measured"):  # numpy and torch scalars -> plain float
             v = getattr(self, attr)
-            if v is not None and not isinstance(v, (int, float)):
+            if v is not None:
                 object.__setattr__(self, attr, float(v))
         object.__setattr__(self, "passed", self._compute_passed())
 
@@ -94,10 +94,10 @@ class Comparison:
         tol = self.allowed
         diff = self.measured - self.predicted
         if self.sense == "within":
-            return abs(diff) <= tol
+            return bool(abs(diff) <= tol)
         if self.sense == "at_least":
-            return diff >= -tol
-        return diff <= tol
+            return bool(diff >= -tol)
+        return bool(diff <= tol)
 
     def to_dict(self) -> dict[str, Any]:
         return {

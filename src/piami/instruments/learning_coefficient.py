@@ -48,6 +48,7 @@ from piami.models.device import resolve_device, resolve_dtype
 __all__ = ["LLCEstimator"]
 
 _SAMPLERS = ("sgld", "rmsprop_sgld")
+_INTEGRATORS = ("euler", "leimkuhler_matthews")
 
 
 class LLCEstimator:
@@ -64,6 +65,8 @@ class LLCEstimator:
         sampler: ``"sgld"`` or ``"rmsprop_sgld"`` (RMSProp-preconditioned, Li et al. 2016).
         rmsprop_alpha: EMA factor of the squared drift for ``"rmsprop_sgld"``.
         rmsprop_delta: ``delta`` of ``G = 1 / (delta + sqrt(V))``: steps never exceed ``eps/delta``.
+        integrator: ``"euler"`` (standard SGLD) or ``"leimkuhler_matthews"`` (noise averaged over
+            consecutive steps: second-order accurate invariant measure at the same cost).
         seed: seed of the default generator (a ``generator`` passed to ``fit`` overrides it).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         dtype: ``"float32"`` or ``"float64"``.
@@ -101,6 +104,7 @@ class LLCEstimator:
         sampler: str = "sgld",
         rmsprop_alpha: float = 0.99,
         rmsprop_delta: float = 1.0,
+        integrator: str = "euler",
         seed: int = 0,
         device: str = "auto",
         dtype: str = "float32",
@@ -116,6 +120,7 @@ class LLCEstimator:
         self.sampler = sampler
         self.rmsprop_alpha = rmsprop_alpha
         self.rmsprop_delta = rmsprop_delta
+        self.integrator = integrator
         self.seed = seed
         self.device = device
         self.dtype = dtype
@@ -153,6 +158,10 @@ class LLCEstimator:
         if not (isinstance(self.rmsprop_alpha, float) and 0.0 <= self.rmsprop_alpha < 1.0):
             raise PiamiValueError(
                 f"rmsprop_alpha must be a float in [0, 1), got {self.rmsprop_alpha!r}"
+            )
+        if self.integrator not in _INTEGRATORS:
+            raise PiamiValueError(
+                f"integrator must be one of {_INTEGRATORS}, got {self.integrator!r}"
             )
         if self.sampler not in _SAMPLERS:
             raise PiamiValueError(f"sampler must be one of {_SAMPLERS}, got {self.sampler!r}")
@@ -350,6 +359,7 @@ class LLCEstimator:
             rmsprop_alpha=float(self.rmsprop_alpha),
             rmsprop_delta=float(self.rmsprop_delta),
             adapt_steps=self.n_burnin if self.n_burnin > 0 else None,
+            integrator=self.integrator,
             generator=gen,
             progress=self.progress,
         )

@@ -123,8 +123,8 @@ def _strength(counts: sp.csr_matrix, *, rng: np.random.Generator) -> tuple[float
     jt = joint.T.tocsr()
     op = LinearOperator(
         (v, v),
-        matvec=lambda z: joint @ z - p * (q @ z),
-        rmatvec=lambda z: jt @ z - q * (p @ z),
+        matvec=lambda z: joint @ np.ravel(z) - p * (q @ np.ravel(z)),
+        rmatvec=lambda z: jt @ np.ravel(z) - q * (p @ np.ravel(z)),
         dtype=np.float64,
     )
     v0 = rng.standard_normal(v)
@@ -315,9 +315,11 @@ def _split_strength(
     dt = d.T.tocsr()
 
     def mv(z: np.ndarray) -> np.ndarray:
+        z = np.ravel(z)
         return d @ z - (a1 * (b1 @ z) - a2 * (b2 @ z)) / 2.0
 
     def rmv(z: np.ndarray) -> np.ndarray:
+        z = np.ravel(z)
         return dt @ z - (b1 * (a1 @ z) - b2 * (a2 @ z)) / 2.0
 
     op = LinearOperator((v, v), matvec=mv, rmatvec=rmv, dtype=np.float64)

@@ -107,6 +107,7 @@ class PCFG:
             total = sum(w for _, w in rs)
             self.rules[lhs] = [(rhs, w / total) for rhs, w in rs]
         self._unary_depth = self._check_unary_cycles()
+        self._cum = {a: np.cumsum([p for _, p in rs]) for a, rs in self.rules.items()}
 
     def __repr__(self) -> str:
         n_rules = sum(len(r) for r in self.rules.values())
@@ -159,8 +160,8 @@ class PCFG:
                     raise PiamiValueError(f"PCFG string exceeded max_len={max_len}; raise it")
                 continue
             rs = self.rules[x]
-            k = rng.choice(len(rs), p=[p for _, p in rs]) if len(rs) > 1 else 0
-            stack.extend(reversed(rs[k][0]))
+            k = int(np.searchsorted(self._cum[x], rng.random(), side="right")) if len(rs) > 1 else 0
+            stack.extend(reversed(rs[min(k, len(rs) - 1)][0]))
             if len(stack) + len(out) > max_len:
                 raise PiamiValueError(f"PCFG string exceeded max_len={max_len}; raise it")
         return tuple(out)

@@ -117,7 +117,7 @@ class LinearTeacher:
         x = whitened_inputs(n_samples, self.d_in, rng=rng)
         return x, x @ self.weight.T
 
-    def mode_strengths(self, w: Float[np.ndarray, "d_out d_in"]) -> Float[np.ndarray, "n_modes"]:
+    def mode_strengths(self, w: Float[np.ndarray, "d_out d_in"]) -> np.ndarray:
         """Strength of each teacher mode in a student map: ``u_a = U[:, a]^T W V[:, a]``."""
         w = np.asarray(w, dtype=np.float64)
         if w.shape != (self.d_out, self.d_in):
@@ -182,7 +182,7 @@ class StaircaseTarget:
         """Predicted mean squared error on each plateau (first: nothing learned; last: 0)."""
         return plateau_losses(self.supports, self.coefficients)
 
-    def __call__(self, x: Float[np.ndarray, "batch d"]) -> Float[np.ndarray, "batch"]:
+    def __call__(self, x: Float[np.ndarray, "batch d"]) -> np.ndarray:
         """The target on inputs ``x`` of shape ``(batch, d)``."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.d:
@@ -194,7 +194,7 @@ class StaircaseTarget:
 
     def sample(
         self, n_samples: int, *, rng: np.random.Generator
-    ) -> tuple[Float[np.ndarray, "batch d"], Float[np.ndarray, "batch"]]:
+    ) -> tuple[Float[np.ndarray, "batch d"], np.ndarray]:
         """Uniform hypercube inputs (float +-1) and their targets."""
         n = _check_count("n_samples", n_samples)
         rng = _check_rng(rng)

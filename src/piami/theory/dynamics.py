@@ -39,7 +39,6 @@ import numpy as np
 from scipy import integrate, optimize
 
 from piami.errors import PiamiValueError
-from piami.typing import Float
 
 __all__ = [
     "deep_linear_loss",
@@ -84,8 +83,8 @@ def _check_depth(depth: int) -> int:
 
 
 def saxe_mode_trajectory(
-    t: Float[np.ndarray, "n_times"] | float, s: float, u0: float, *, tau: float = 1.0
-) -> Float[np.ndarray, "n_times"]:
+    t: np.ndarray | float, s: float, u0: float, *, tau: float = 1.0
+) -> np.ndarray:
     """Mode strength of a two-layer linear net, ``u(t) = s e^(2st/tau) / (e^(2st/tau) - 1 + s/u0)``.
 
     Saxe, McClelland & Ganguli 2014, eq. 7 (balanced aligned initialization, whitened inputs).
@@ -160,13 +159,13 @@ def _time_to_logit(x: float, s: float, u0: float, depth: int, tau: float) -> flo
 
 
 def deep_linear_mode_trajectory(
-    t: Float[np.ndarray, "n_times"] | float,
+    t: np.ndarray | float,
     s: float,
     u0: float,
     depth: int,
     *,
     tau: float = 1.0,
-) -> Float[np.ndarray, "n_times"]:
+) -> np.ndarray:
     """Mode strength ``u(t)`` of a depth-``D`` linear net from balanced small initialization.
 
     Integrates the mode equation in the logit variable ``x = ln(u / (s - u))``, where it reads
@@ -212,13 +211,13 @@ def deep_linear_mode_trajectory(
 
 
 def deep_linear_loss(
-    t: Float[np.ndarray, "n_times"],
-    singular_values: Float[np.ndarray, "n_modes"],
+    t: np.ndarray,
+    singular_values: np.ndarray,
     u0: float,
     depth: int = 2,
     *,
     tau: float = 1.0,
-) -> Float[np.ndarray, "n_times"]:
+) -> np.ndarray:
     """Loss ``1/2 sum_a (s_a - u_a(t))^2`` of a noiseless teacher on whitened inputs (Saxe et al.)."""
     s_arr = np.asarray(singular_values, dtype=np.float64)
     t_arr = np.asarray(t, dtype=np.float64)
@@ -280,9 +279,7 @@ def dmft_linear_time_to(fraction: float, y: float, gamma0: float) -> float:
     return math.log(num / ((y - big_f) * (1.0 + c))) / (2.0 * c)
 
 
-def dmft_linear_trajectory(
-    t: Float[np.ndarray, "n_times"] | float, y: float, gamma0: float
-) -> Float[np.ndarray, "n_times"]:
+def dmft_linear_trajectory(t: np.ndarray | float, y: float, gamma0: float) -> np.ndarray:
     """``f(t)`` from ``f(0) = 0``, by inverting the closed-form :func:`dmft_linear_time_to`."""
     y, g = _check_dmft(y, gamma0)
     t_arr = np.asarray(t, dtype=np.float64)

@@ -29,10 +29,13 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 
+import numpy as np
+
 from piami.errors import PiamiTypeError, PiamiValueError
 
 __all__ = [
     "deep_linear_rlct",
+    "normal_crossing_expectation",
     "normal_crossing_rlct",
     "reduced_rank_rlct",
     "regular_rlct",
@@ -137,7 +140,7 @@ def reduced_rank_rlct(n_in: int, n_hidden: int, n_out: int, rank: int) -> tuple[
 
     Example:
         >>> reduced_rank_rlct(3, 3, 3, 0)
-        (2.25, 1)
+        (3.5, 2)
     """
     M = _as_int(n_in, "n_in", minimum=1)
     H = _as_int(n_hidden, "n_hidden", minimum=1)
@@ -203,7 +206,7 @@ def deep_linear_rlct(widths: Sequence[int], rank: int) -> tuple[float, int]:
 
     Example:
         >>> deep_linear_rlct([3, 3, 3], 0)
-        (2.25, 1)
+        (3.5, 2)
         >>> deep_linear_rlct([4, 2, 4], 2)   # full rank: regular count 2 (4 + 4 - 2) / 2
         (6.0, 1)
     """
@@ -236,3 +239,48 @@ def deep_linear_rlct(widths: Sequence[int], rank: int) -> tuple[float, int]:
         + Fraction(pair_sum, 2)
     )
     return float(lam), a * (l - a) + 1
+
+
+def normal_crossing_expectation(ks: Sequence[int], n_beta: float, gamma: float) -> float | None:
+    """``E[n beta K]`` under ``exp(-n beta K - gamma |w|^2 / 2)``, by quadrature.
+
+    For ``K = prod_i w_i^(2 k_i)`` this is what the localized LLC estimator converges to at finite
+    ``n beta`` (Lau et al. 2023, eq. 3, with ``L_n = K``); it tends to ``lambda`` as ``n beta`` grows,
+    slowly (like ``(n beta)^-(lambda_2 - lambda)``) when a flat direction reaches the
+    localization scale. Computed for one coordinate, or two with one ``k_i = 1`` (that Gaussian
+    coordinate integrated exactly); ``None`` for other shapes.
+
+    Example:
+        >>> round(normal_crossing_expectation([2], 1e6, 1.0), 3)
+        0.25
+    """
+    ks = list(ks)
+    from scipy import integrate
+
+    t = float(n_beta)
+    if len(ks) == 1:
+        k = ks[0]
+        core = (1.0 / t) ** (1.0 / (2 * k))
+
+        def f1(w: float, power: bool) -> float:
+            base = np.exp(-t * w ** (2 * k) - gamma * w * w / 2)
+            return t * w ** (2 * k) * base if power else base
+
+        lim = 50 * core + 10 / np.sqrt(max(gamma, 1e-12))
+        num = integrate.quad(f1, 0, lim, args=(True,), points=[core], limit=500)[0]
+        den = integrate.quad(f1, 0, lim, args=(False,), points=[core], limit=500)[0]
+        return num / den
+    if len(ks) == 2 and 1 in ks:
+        b = ks[1] if ks[0] == 1 else ks[0]
+        core = (gamma / t) ** (1.0 / (2 * b))
+
+        def f2(y: float, power: bool) -> float:  # x (k = 1) integrated out: a Gaussian
+            prec = t * y ** (2 * b) + gamma / 2
+            base = np.exp(-gamma * y * y / 2) / np.sqrt(prec)
+            return base * t * y ** (2 * b) / (2 * prec) if power else base
+
+        lim = 12 / np.sqrt(max(gamma, 1e-12))
+        num = integrate.quad(f2, 0, lim, args=(True,), points=[core], limit=800)[0]
+        den = integrate.quad(f2, 0, lim, args=(False,), points=[core], limit=800)[0]
+        return num / den
+    return None
