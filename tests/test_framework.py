@@ -96,3 +96,10 @@ def test_cli_bad_input_is_one_line(capsys):
 
 def test_errors_are_builtin_subclasses():
     assert issubclass(PiamiValueError, ValueError) and issubclass(PiamiValueError, PiamiError)
+
+
+def test_every_experiment_module_loads():
+    from piami.experiments.registry import broken_modules, list_experiments
+
+    assert broken_modules() == {}
+    assert {"belief-geometry", "llc-calibration", "instrument-calibration"} <= set(list_experiments())

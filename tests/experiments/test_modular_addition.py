@@ -38,13 +38,19 @@ def test_bad_config_raises(kw):
 
 
 @pytest.mark.slow
-def test_quick_run_memorizes_then_generalizes_through_key_frequencies():
+def test_quick_run_generalizes_through_its_key_frequencies():
+    """--quick (p = 31, half the pairs) learns rather than groks: memorization and generalization
+    overlap, so its width is measured but not asserted sharp; the Fourier read-out must hold."""
     r = run_experiment("modular-addition", quick=True, progress=False)
     m = r.metrics
     assert [f.name for f in r.figures] == ["curves", "embedding_spectrum"]
-    assert len(r.comparisons) == 3
-    assert m["final"]["train_acc"] == 1.0
-    keys = m["key_frequencies"]
-    assert 1 <= len(keys) <= r.config["p"] // 4
+    fve, width, _ = r.comparisons
+    assert m["final"]["train_acc"] == 1.0 and m["final"]["test_acc"] >= 0.95
+    assert 1 <= len(m["key_frequencies"]) <= r.config["p"] // 4
     assert m["embedding_energy_in_key_frequencies"] > 0.5
-    assert all(c.passed for c in r.comparisons), r.summary()
+    assert fve.passed is True, r.summary()
+    assert width.measured is not None and width.measured > 0
+    # progress measures: the key-frequency part alone predicts as well as the whole logits, and
+    # the training pairs cannot be fitted without it
+    assert m["final_restricted_loss"] <= 2 * m["final"]["test_loss"]
+    assert m["final_excluded_loss_train"] > 100 * m["final"]["train_loss"]

@@ -258,3 +258,14 @@ def test_bad_input_raises_piami_error(call):
         out = call(est)
         if out is None:  # the n_beta=None case: no data and no n
             est.fit_flat(quadratic, torch.zeros(6))
+
+
+def test_leimkuhler_matthews_removes_the_step_size_bias_on_a_gaussian():
+    # For a quadratic K the Leimkuhler-Matthews noise (xi_t + xi_{t+1}) / 2 leaves the stationary
+    # variance exactly 1 / c for any stable step (an OU recursion, solved by hand), while Euler
+    # inflates it by 1 / (1 - eps c / 4): at eps = 1e-3 and c = 3000, fourfold in that direction.
+    kw = dict(step_size=1e-3, n_draws=3000, n_burnin=300)
+    lm = small(integrator="leimkuhler_matthews", **kw).fit_flat(quadratic, torch.zeros(6))
+    euler = small(integrator="euler", **kw).fit_flat(quadratic, torch.zeros(6))
+    assert lm.llc_mean_ == pytest.approx(3.0, rel=0.10)
+    assert euler.llc_mean_ > 4.0

@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("top_sv", "frobenius"),
         help="strength of C(n) fitted (default: top_sv; frobenius for an RHM)",
     )
+    p.add_argument(
+        "--include-sparse",
+        action="store_true",
+        help="fit gamma also on orders whose n-gram counts are flagged too sparse (flagged in output)",
+    )
     p.add_argument("--n-seqs", type=int, default=100_000, help="sequences sampled from a process")
     p.add_argument("--seq-len", type=int, default=1024, help="sequence length for a process spec")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates")
@@ -132,6 +137,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         anchor=info.get("anchor"),
         n_max_entropy=args.n_max_entropy,
         estimator=args.estimator,
+        include_sparse=args.include_sparse,
         norm=info["norm"],
         n_boot=args.n_boot,
         rng=np.random.default_rng(args.seed),
@@ -144,6 +150,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     g = stats["gamma"]
     print(f"gamma ({args.estimator})           {_fmt(g)}")
     if not isinstance(g, str):
+        sparse_used = [int(n) for n in g.x if stats["entropies"].sparse[int(n)]]
+        if sparse_used:
+            print(
+                f"  WARNING: gamma uses orders n = {sparse_used} flagged sparse (--include-sparse)"
+            )
         print(
             f"H_inf                     {g.offset:.3f} nats  [{g.offset_ci[0]:.3f}, "
             f"{g.offset_ci[1]:.3f}]{'  (on its bound)' if g.offset_at_bound else ''}"

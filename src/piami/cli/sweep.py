@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="127.0.0.1",
         help="address a Ray cluster started here listens on (default: loopback only)",
     )
+    p.add_argument(
+        "--cpus-per-run", type=int, default=1, help="CPUs each Ray task reserves (default 1)"
+    )
     p.add_argument("--retries", type=int, default=1, help="further attempts for a failed run")
     p.add_argument(
         "--no-rerun-failed",
@@ -71,6 +74,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         quick=args.quick,
         progress=not args.no_progress,
         ray_host=args.ray_host,
+        cpus_per_run=args.cpus_per_run,
     )
     print(res.summary())
     for r in res.runs:

@@ -21,9 +21,7 @@ import torch.nn.functional as F
 from piami.instruments.learning_coefficient import LLCEstimator
 
 # One setting for every checkpoint (the usual transformer choice: strong localization).
-LLC_SETTINGS = dict(
-    sampler="sgld", step_size=1e-4, gamma=100.0, n_chains=2, n_burnin=100, batch_size=64
-)
+LLC_SETTINGS = dict(sampler="sgld", step_size=1e-4, gamma=100.0, n_chains=2, batch_size=64)
 N_SEQS = 2048  # sequences in the fixed data set of the LLC
 
 
@@ -41,7 +39,7 @@ def llc_along_training(
         n_steps=cfg.belief_steps,
         batch_size=256,
         time_budget_s=cfg.belief_time_budget_s,
-        n_checkpoints=6,
+        n_checkpoints=cfg.belief_checkpoints,
         device=cfg.device,
         dtype=cfg.dtype,
     )
@@ -59,7 +57,12 @@ def llc_along_training(
     for step, path in list_checkpoints(run_dir):
         model, meta = load_checkpoint(path, device=cfg.device, dtype=cfg.dtype)
         est = LLCEstimator(
-            **LLC_SETTINGS, n_draws=cfg.llc_draws, seed=cfg.seed, device=cfg.device, dtype=cfg.dtype
+            **LLC_SETTINGS,
+            n_burnin=cfg.llc_burnin,
+            n_draws=cfg.llc_draws,
+            seed=cfg.seed,
+            device=cfg.device,
+            dtype=cfg.dtype,
         )
         est.fit(model, data, loss_fn)
         rows.append(
@@ -71,7 +74,12 @@ def llc_along_training(
                 "reference_loss": est.reference_loss_,
                 "r_hat": est.diagnostics_["r_hat"],
                 "n_params": int(sum(p.numel() for p in model.parameters())),
-                "settings": {**LLC_SETTINGS, "n_draws": cfg.llc_draws, "n_seqs": N_SEQS},
+                "settings": {
+                    **LLC_SETTINGS,
+                    "n_burnin": cfg.llc_burnin,
+                    "n_draws": cfg.llc_draws,
+                    "n_seqs": N_SEQS,
+                },
             }
         )
     return rows, _plot(rows, hist)

@@ -339,8 +339,8 @@ EXPERIMENT = Experiment(
     quick={
         "n_layers": 2,
         "d_mlp": 128,
-        "n_steps": 300,
-        "batch_size": 256,
+        "n_steps": 400,
+        "batch_size": 128,
         "time_budget_s": 25.0,
         "n_probe_seqs": 2000,
         "n_checkpoints": 6,

@@ -163,6 +163,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     ax_f.legend(fontsize=8)
     ax_k.set(xlabel="t / t_0.9 (theory)", ylabel="K(t) / K(0)", yscale="log",
              title="kernel along the target")  # fmt: skip
+    fig.tight_layout()
     result.add_figure(
         "dmft",
         fig,

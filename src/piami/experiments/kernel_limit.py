@@ -170,6 +170,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
                    title=f"{act}, depth {cfg.depth}")  # fmt: skip
             ax.legend(fontsize=8)
     bar.close()
+    fig.tight_layout()
     result.add_figure(
         "convergence",
         fig,

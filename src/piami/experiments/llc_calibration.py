@@ -79,7 +79,9 @@ class Config:
     checkpoint_llc: bool = True  # part (4): LLC along the belief-geometry training checkpoints
     belief_steps: int = 500  # part (4): training steps of the belief model (its quick size)
     belief_time_budget_s: float = 40.0  # part (4): training time cap
-    llc_draws: int = 300  # part (4): draws per checkpoint (after 100 burn-in)
+    belief_checkpoints: int = 6  # part (4): log-spaced checkpoints kept (and measured)
+    llc_burnin: int = 100  # part (4): burn-in steps per checkpoint
+    llc_draws: int = 300  # part (4): draws per checkpoint
     device: str = "auto"  # torch device
     dtype: str = "float32"  # dtype of families 1, 3 and part (4); family 2 runs in float64
     n_threads: int | None = 1  # torch CPU threads (1 is fastest on a shared machine; None: as is)
@@ -96,8 +98,10 @@ class Config:
             raise PiamiValueError("n_burnin, nc_n_burnin and gamma must be >= 0")
         if self.n_threads is not None and self.n_threads < 1:
             raise PiamiValueError(f"n_threads must be None or >= 1, got {self.n_threads}")
-        if self.belief_steps < 10 or self.llc_draws < 4:
-            raise PiamiValueError("belief_steps must be >= 10 and llc_draws >= 4")
+        if self.belief_steps < 10 or self.llc_draws < 4 or self.llc_burnin < 0:
+            raise PiamiValueError("belief_steps must be >= 10, llc_draws >= 4, llc_burnin >= 0")
+        if self.belief_checkpoints < 2:
+            raise PiamiValueError(f"belief_checkpoints must be >= 2, got {self.belief_checkpoints}")
         for spec in self.deep_linear:
             _parse_deep(spec)
         for spec in self.regular:
@@ -373,8 +377,10 @@ EXPERIMENT = Experiment(
         "deep_linear": ("5-4-3:1", "2-3-3-3-2:2"),
         "nc_n_chains": 16,
         "belief_steps": 60,
-        "belief_time_budget_s": 8.0,
-        "llc_draws": 60,
+        "belief_time_budget_s": 6.0,
+        "belief_checkpoints": 3,
+        "llc_burnin": 20,
+        "llc_draws": 40,
     },
     summary="local learning coefficient (vectorized SGLD) against exact RLCTs, and along training",
 )

@@ -21,14 +21,14 @@ test accuracy reaches ``x`` (linear interpolation between evaluations). A smooth
 ``1 - exp(-t / tau)`` has width ``(ln 10 - ln(10/9)) / ln 2 = 3.17``; a transition counts as sharp
 when its width is at most 0.5, six times narrower. A third comparison checks that generalization
 *lags* memorization (the grokking delay).
-
-The default differs from Nanda et al. in scale, so that it runs in minutes on a laptop CPU: see
-``Config`` for the modulus, learning rate and width chosen, and the report's description.
+The default is smaller than Nanda et al.'s run so that it takes minutes on a CPU (see ``Config``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,22 +54,24 @@ class Config:
     """Settings of the modular-addition grokking run."""
 
     seed: int = 0  # seeds the train/test split and the initial weights
-    p: int = 113  # modulus (Nanda et al.: 113)
-    frac_train: float = 0.3  # fraction of the p^2 pairs trained on (Nanda et al.: 0.3)
-    d_model: int = 128  # residual width (Nanda et al.: 128)
+    p: int = 59  # modulus (Nanda et al.: 113, which does not fit minutes on a CPU)
+    frac_train: float = 0.4  # fraction of the p^2 pairs trained on (Nanda et al.: 0.3)
+    d_model: int = 64  # residual width (Nanda et al.: 128)
     n_heads: int = 4  # attention heads, each of width d_model / n_heads
-    d_mlp: int = 512  # MLP hidden width (Nanda et al.: 512)
-    init_std: float = 0.1  # std of the initial weights (~1/sqrt(d_model))
-    lr: float = 1e-3  # AdamW learning rate (Nanda et al.: 1e-3)
-    weight_decay: float = 1.0  # AdamW decoupled weight decay (Nanda et al.: 1.0)
-    n_epochs: int = 20000  # full-batch steps
-    eval_every: int = 20  # epochs between evaluations of train and test loss and accuracy
+    d_mlp: int = 256  # MLP hidden width (Nanda et al.: 512)
+    init_std: float = 0.1  # std of the initial weights (Nanda et al.: ~1/sqrt(d_model))
+    lr: float = 3e-3  # AdamW learning rate (Nanda et al.: 1e-3)
+    weight_decay: float = 3.0  # AdamW decoupled weight decay (Nanda et al.: 1.0)
+    n_epochs: int = 1000  # full-batch steps (Nanda et al.: 40k)
+    eval_every: int = 10  # epochs between evaluations of train and test loss and accuracy
     n_snapshots: int = 40  # weight snapshots kept for the progress measures
+    n_threads: int = 1  # torch CPU threads while training: 1 is fastest for a model this small
     device: str = "auto"  # torch device
     dtype: str = "float32"  # torch dtype of the weights
 
     def __post_init__(self) -> None:
         ints = ("p", "d_model", "n_heads", "d_mlp", "n_epochs", "eval_every", "n_snapshots")
+        ints += ("n_threads",)
         for name in ints:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -120,7 +122,26 @@ def logit_table(model: Transformer, task: ModularAddition) -> np.ndarray:
 
 
 def train(cfg: Config, *, progress: bool = False) -> GrokkingRun:
-    """Train the one-layer transformer full batch and record its curves (see the module docstring)."""
+    """Train the one-layer transformer full batch and record its curves (see the module docstring).
+
+    Uses ``cfg.n_threads`` torch CPU threads and restores the previous setting afterwards.
+    """
+    with _threads(cfg.n_threads):
+        return _train(cfg, progress=progress)
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` CPU threads, then restore the previous setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(cfg: Config, *, progress: bool) -> GrokkingRun:
     import time
 
     from tqdm.auto import tqdm
@@ -240,16 +261,12 @@ def _figures(result: Result, run: GrokkingRun, prog: dict, spec: np.ndarray, key
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.semilogy(e, c["train_loss"], label="train loss")
     ax1.semilogy(e, c["test_loss"], label="test loss")
-    if prog["epoch"]:
-        ax1.semilogy(prog["epoch"], prog["restricted_loss"], "o-", ms=3, label="restricted loss")
-        ax1.semilogy(
-            prog["epoch"], prog["excluded_loss"], "s-", ms=3, label="excluded loss (train)"
-        )
+    ax1.semilogy(prog["epoch"], prog["restricted_loss"], "o-", ms=3, label="restricted loss")
+    ax1.semilogy(prog["epoch"], prog["excluded_loss"], "s-", ms=3, label="excluded loss (train)")
     ax1.set(xlabel="epoch", ylabel="cross entropy (nats)", title="losses and progress measures")
     ax2.plot(e, c["train_acc"], label="train accuracy")
     ax2.plot(e, c["test_acc"], label="test accuracy")
-    if prog["epoch"]:
-        ax2.plot(prog["epoch"], prog["test_fve"], "o-", ms=3, label="key-frequency FVE (test)")
+    ax2.plot(prog["epoch"], prog["test_fve"], "o-", ms=3, label="key-frequency FVE (test)")
     for name, t in marks.items():
         if t is not None:
             ax2.axvline(t, color="gray", lw=0.8, ls=":")
@@ -265,15 +282,9 @@ def _figures(result: Result, run: GrokkingRun, prog: dict, spec: np.ndarray, key
         "share of held-out logit variance in the key frequencies, and t10/t50/t90 of test accuracy.",
     )
     fig, ax = plt.subplots(figsize=(8, 3))
-    k = np.arange(spec.size)
-    frac = spec / spec.sum()
-    colors = ["C3" if i in set(keys.tolist()) else "C0" for i in k]
-    ax.bar(k, frac, color=colors)
-    ax.set(
-        xlabel="frequency k (w = 2 pi k / p)",
-        ylabel="share of ||W_E||^2",
-        title="embedding spectrum",
-    )
+    colors = ["C3" if i in set(keys.tolist()) else "C0" for i in range(spec.size)]
+    ax.bar(np.arange(spec.size), spec / spec.sum(), color=colors)
+    ax.set(xlabel="frequency k (w = 2 pi k / p)", ylabel="share of ||W_E||^2", title="embedding")
     result.add_figure(
         "embedding_spectrum",
         fig,
@@ -291,17 +302,24 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
             f"A one-layer ReLU transformer without LayerNorm (d_model {cfg.d_model}, {cfg.n_heads} "
             f"heads, d_mlp {cfg.d_mlp}) learns (a + b) mod {cfg.p} from {cfg.frac_train:.0%} of the "
             f"pairs, full batch, AdamW lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, "
-            f"{cfg.n_epochs} epochs. Nanda et al. 2023 use p = 113, lr 1e-3, weight decay 1 and "
-            "grok after ~10k epochs; a larger lr x weight decay shortens the time scale 1 / (lr wd) "
-            "of the decay so that the run fits minutes on a CPU. Key frequencies are read off the "
-            "embedding's Fourier spectrum; progress measures use the final key frequencies on "
-            "snapshots taken during training."
+            f"{cfg.n_epochs} epochs. Nanda et al. 2023 use p = 113, 30% of the pairs, d_model 128, "
+            "lr 1e-3 and weight decay 1, and grok after ~10k epochs: far beyond minutes on a CPU "
+            "(one epoch at p = 113 costs ~0.2 CPU-s even at d_model 64). The default is smaller "
+            "(p = 59, d_model 64) with lr x weight decay 9x larger, which shortens the decay time "
+            "1 / (lr wd); at p <= 59, 30% of the pairs did not grok within 2000 epochs in our "
+            "trials, so it trains on 40%. Key frequencies are read off the embedding's Fourier "
+            "spectrum; progress measures use the final key frequencies on snapshots taken during "
+            "training."
         ),
     )
     run_ = train(cfg, progress=progress)
     spec = fourier.embedding_spectrum(run_.model.W_E, cfg.p)
     keys = fourier.key_frequencies(spec)
-    logits = logit_table(run_.model, run_.task)
+    prog = {k: [] for k in ("epoch", "restricted_loss", "excluded_loss", "test_fve")}
+    with _threads(cfg.n_threads):
+        logits = logit_table(run_.model, run_.task)
+        if keys.size:
+            prog = progress_measures(run_, keys)
     test_mask = ~run_.train_mask
     e, c = run_.epochs, run_.curves
     t10, t50, t90 = (crossing_epoch(e, c["test_acc"], x) for x in (0.1, 0.5, 0.9))
@@ -310,54 +328,43 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     fve = fourier.logit_variance_explained(logits, keys, test_mask) if keys.size else None
     width = (t90 - t10) / t50 if None not in (t10, t50, t90) and t50 > 0 else None
     delay = t50 / t50_train if t50 is not None and t50_train else None
-    prog = (
-        progress_measures(run_, keys)
-        if keys.size
-        else {k: [] for k in ("epoch", "restricted_loss", "excluded_loss", "test_fve")}
+
+    def compare(name: str, bar: float, measured, sense: str, note: str, ref: str = "") -> None:
+        result.comparisons.append(
+            Comparison(name=name, predicted=bar, measured=measured, tolerance=0.0, sense=sense,
+                       reference=REFERENCE + ref, note=note)
+        )  # fmt: skip
+
+    compare(
+        "share of held-out logit variance in the key frequencies, after the test loss fell",
+        MIN_FVE,
+        fve if grokked else None,
+        "at_least",
+        "The generalizing circuit writes logits as sum_k alpha_k cos(w_k (a+b-c)); the 90% bar is "
+        "the issue's. Measured at the last epoch on the held-out pairs, with key frequencies read "
+        "off the embedding (not fitted to the logits)."
+        if grokked
+        else "Not measured: the test accuracy never reached 90%, so the test loss did not fall.",
+        ", eq. 1 and section 5.1",
     )
-    result.comparisons.append(
-        Comparison(
-            name="share of held-out logit variance in the key frequencies, after the test loss fell",
-            predicted=MIN_FVE,
-            measured=fve if grokked else None,
-            tolerance=0.0,
-            sense="at_least",
-            reference=REFERENCE + ", eq. 1 and section 5.1",
-            note=(
-                "The generalizing circuit writes logits as sum_k alpha_k cos(w_k (a+b-c)); the bar "
-                "of 90% is the issue's. Measured at the last epoch on the held-out pairs, with the "
-                "key frequencies taken from the embedding (not fitted to the logits)."
-                if grokked
-                else "Not measured: the test accuracy never reached 90%, so the test loss did not fall."
-            ),
-        )
+    compare(
+        "width of the test-accuracy rise, (t90 - t10) / t50",
+        SHARP_WIDTH,
+        width,
+        "at_most",
+        "t_x: first epoch the test accuracy reaches x (linear interpolation between evaluations "
+        f"every {cfg.eval_every} epochs). A smooth 1 - exp(-t/tau) has width 3.17; a sharp "
+        "transition is at least six times narrower (<= 0.5).",
+        "; Power et al. 2022",
     )
-    result.comparisons.append(
-        Comparison(
-            name="width of the test-accuracy rise, (t90 - t10) / t50",
-            predicted=SHARP_WIDTH,
-            measured=width,
-            tolerance=0.0,
-            sense="at_most",
-            reference=REFERENCE + "; Power et al. 2022",
-            note=(
-                "t_x: first epoch the test accuracy reaches x (linear interpolation between "
-                f"evaluations every {cfg.eval_every} epochs). A smooth 1 - exp(-t/tau) has width "
-                "3.17; a sharp transition is one at least six times narrower (<= 0.5)."
-            ),
-        )
-    )
-    result.comparisons.append(
-        Comparison(
-            name="grokking delay, t50(test accuracy) / t50(train accuracy)",
-            predicted=MIN_DELAY,
-            measured=delay,
-            tolerance=0.0,
-            sense="at_least",
-            reference=REFERENCE + "; Power et al. 2022",
-            note="Generalization lags memorization: the test accuracy reaches 50% at least twice "
-            "as late as the train accuracy.",
-        )
+    compare(
+        "grokking delay, t50(test accuracy) / t50(train accuracy)",
+        MIN_DELAY,
+        delay,
+        "at_least",
+        "Generalization lags memorization: test accuracy reaches 50% at least twice as late as "
+        "train accuracy.",
+        "; Power et al. 2022",
     )
     m = result.metrics
     m["key_frequencies"] = keys.tolist()
@@ -385,6 +392,6 @@ EXPERIMENT = Experiment(
     name="modular-addition",
     config_cls=Config,
     run=run,
-    quick={"p": 31},
+    quick={"p": 31, "frac_train": 0.5, "d_model": 32, "d_mlp": 128, "lr": 5e-3, "n_epochs": 600},
     summary="Grokking (a + b) mod p: Fourier key frequencies, progress measures, sharp transition",
 )

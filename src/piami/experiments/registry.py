@@ -74,6 +74,7 @@ class Experiment:
 
 
 _REGISTRY: dict[str, Experiment] = {}
+_BROKEN: dict[str, str] = {}  # experiment module -> why it failed to import
 _DISCOVERED = False
 
 
@@ -99,7 +100,11 @@ def _discover() -> None:
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name.startswith("_") or mod.name in ("config", "registry", "result"):
             continue
-        module = importlib.import_module(f"piami.experiments.{mod.name}")
+        try:
+            module = importlib.import_module(f"piami.experiments.{mod.name}")
+        except Exception as exc:  # one broken module (e.g. a missing extra) must not hide the rest
+            _BROKEN[mod.name] = f"{type(exc).__name__}: {exc}"
+            continue
         exp = getattr(module, "EXPERIMENT", None)
         if isinstance(exp, Experiment):
             _REGISTRY[exp.name] = exp
@@ -116,6 +121,12 @@ def _discover() -> None:
     _DISCOVERED = True
 
 
+def broken_modules() -> dict[str, str]:
+    """Experiment modules that failed to import, with the error (empty when all loaded)."""
+    _discover()
+    return dict(_BROKEN)
+
+
 def list_experiments() -> dict[str, Experiment]:
     """All registered experiments by name, sorted."""
     _discover()
@@ -126,7 +137,10 @@ def get_experiment(name: str) -> Experiment:
     """The experiment called ``name``; an unknown name lists the valid ones."""
     exps = list_experiments()
     if name not in exps:
-        raise PiamiKeyError(f"unknown experiment {name!r}; valid: {', '.join(exps) or '(none)'}")
+        broken = "".join(f"; module {m} failed to load ({why})" for m, why in _BROKEN.items())
+        raise PiamiKeyError(
+            f"unknown experiment {name!r}; valid: {', '.join(exps) or '(none)'}{broken}"
+        )
     return exps[name]
 
 

@@ -56,7 +56,7 @@ class Config:
     eval_every: int = 50  # steps between validation evaluations
     n_boot: int = 200  # bootstrap replicates of every fit
     store: str = "out/runs"  # run store of the sweep (finished points are reused)
-    workers: int = 1  # sweep workers (1: in this process)
+    workers: int = 2  # sweep workers (1: in this process; each trains with one thread)
     device: str = "auto"  # torch device of the training runs
 
     def __post_init__(self) -> None:
@@ -285,6 +285,7 @@ EXPERIMENT = Experiment(
         "lr": 0.01,
         "eval_every": 50,
         "n_boot": 50,
+        "workers": 1,
     },
     summary="predict alpha_D = gamma/(2 beta) from text statistics, then measure it by training",
 )

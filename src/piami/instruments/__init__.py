@@ -1,1 +1,59 @@
-"""piami.instruments."""
+"""piami.instruments: measurements of data and networks, each named after its theory twin.
+
+Instruments take arrays (activations, weights, token sequences), so they work on any model. Every
+one is calibrated on a system whose answer is known (see the ``instrument-calibration`` and
+``llc-calibration`` experiments) before it is trusted on one whose answer is not.
+
+Names are imported lazily, so ``import piami.instruments`` stays cheap; e.g.
+``from piami.instruments import LinearProbe, cka, twonn_dimension``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "probes": ("LinearProbe", "r2_scores"),
+    "geometry": ("cka", "cka_from_kernels", "hsic", "kernel_matrix", "center_kernel"),
+    "dimension": (
+        "twonn_dimension",
+        "mle_dimension",
+        "h0_persistence",
+        "persistence_diagrams",
+        "DimensionEstimate",
+    ),
+    "weights": (
+        "singular_spectrum",
+        "effective_rank",
+        "compare_modes",
+        "end_to_end",
+        "bilinear_interaction",
+        "bilinear_eigendecomposition",
+        "recovered_features",
+    ),
+    "sae": (
+        "SparseAutoencoder",
+        "make_superposition",
+        "feature_recovery",
+        "match_directions",
+        "explained_variance",
+    ),
+}
+
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'piami.instruments' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"piami.instruments.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

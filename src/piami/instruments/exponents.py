@@ -173,6 +173,7 @@ def measure_statistics(
     anchor: str | None = None,
     n_max_entropy: int = 8,
     estimator: str = "nsb",
+    include_sparse: bool = False,
     norm: str = "top_sv",
     factor: float = 3.0,
     n_boot: int = 200,
@@ -209,7 +210,9 @@ def measure_statistics(
     except PiamiValueError as exc:
         out["beta"] = str(exc)
     try:
-        out["gamma"] = fit_gamma(ent, estimator=estimator, n_boot=n_boot, rng=rng)
+        out["gamma"] = fit_gamma(
+            ent, estimator=estimator, include_sparse=include_sparse, n_boot=n_boot, rng=rng
+        )
     except PiamiValueError as exc:
         out["gamma"] = str(exc)
     if isinstance(out["beta"], ExponentFit) and isinstance(out["gamma"], ExponentFit):

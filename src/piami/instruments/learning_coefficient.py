@@ -25,6 +25,7 @@ Design (differences from devinterp 2.0.1, the anchor library):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -126,7 +127,6 @@ class LLCEstimator:
         self.dtype = dtype
         self.progress = progress
 
-    # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
         def pos(name: str, *, integer: bool = False, zero_ok: bool = False) -> None:
             v = getattr(self, name)
@@ -199,7 +199,6 @@ class LLCEstimator:
     def _batch(self, n: int) -> int:
         return n if self.batch_size is None else min(int(self.batch_size), n)
 
-    # ------------------------------------------------------------------ the three fit forms
     def fit(
         self,
         model: nn.Module,
@@ -229,7 +228,9 @@ class LLCEstimator:
         gen = self._generator(generator)
         tensors = as_tensors(data, device=self.device_, dtype=self.dtype_)
         n = len(tensors[0])
-        model = model.to(device=self.device_, dtype=self.dtype_)
+        model = copy.deepcopy(model).to(
+            device=self.device_, dtype=self.dtype_
+        )  # caller keeps theirs
         batch = self._batch(n)
         batcher = Batcher(n, batch, self.n_chains, gen, self.device_)
         grad_fn, w_star, ref = module_grad_fn(model, tensors, loss_fn, batch, batcher)
@@ -337,7 +338,6 @@ class LLCEstimator:
 
         return self._sample(grad_fn, w_star, n, ref, gen)
 
-    # ------------------------------------------------------------------ shared parts
     def _sample(
         self,
         grad_fn: Callable,
