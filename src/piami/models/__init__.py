@@ -2,18 +2,31 @@
 
 - :class:`Transformer` / :class:`TransformerConfig`: decoder-only transformer, one readable file.
 - :class:`HookPoint` / :class:`HookedModule`: named activations, ``run_with_cache``, ``hooks``.
+- :class:`MLP`, :class:`DeepLinearNet`, :class:`TwoLayerNet`: fully connected nets in the
+  parameterizations the dynamics and kernel theories use.
+- :class:`Bilinear`: the bilinear layer (W x) * (V x) of Pearce et al. (2024).
 - :func:`resolve_device` / :func:`resolve_dtype`: the device and dtype settings.
 """
 
+from piami.models.bilinear import Bilinear, BilinearConfig, fit_bilinear
 from piami.models.device import resolve_device, resolve_dtype
 from piami.models.hooks import HookedModule, HookPoint
+from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, activation_fn, few_threads
 from piami.models.transformer import Transformer, TransformerConfig
 
 __all__ = [
+    "MLP",
+    "Bilinear",
+    "BilinearConfig",
+    "DeepLinearNet",
     "HookPoint",
     "HookedModule",
     "Transformer",
     "TransformerConfig",
+    "TwoLayerNet",
+    "activation_fn",
+    "few_threads",
+    "fit_bilinear",
     "resolve_device",
     "resolve_dtype",
 ]
