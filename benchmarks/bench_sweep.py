@@ -8,7 +8,8 @@ in the same process:
 
 - speed-up = sequential wall time / backend wall time (target >= 1.7x with 2 workers);
 - overhead per run = (workers x wall - sum of the runs' own run times) / runs: worker-seconds spent
-  outside experiment code (start-up, pickling, store writes, idle), per run.
+  outside experiment code (start-up, pickling, store writes, idle), per run;
+- the ceiling: the same CPU work in 2 bare processes (no piami), i.e. what the machine gives now.
 
 Ray is timed on a cluster started here (its start-up printed apart) and then reused. On a machine
 shared with other jobs every figure is depressed; the load average is printed beside them.
@@ -79,6 +80,23 @@ def _timed(label: str, work: int, **kw) -> tuple[float, float, float]:
     return wall, busy, float(res.workers)
 
 
+def _bare_parallel(work: int) -> float:
+    """Wall time of the same CPU work in WORKERS bare processes (no piami): the machine's ceiling."""
+    import subprocess
+
+    per = N_RUNS // WORKERS
+    code = (
+        "import numpy as np, sys; from toy_experiment import burn\n"
+        f"for s in range({per}): burn({work}, np.random.default_rng(s))"
+    )
+    env = {**os.environ, **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env) for _ in range(WORKERS)]
+    if any(p.wait() for p in procs):
+        raise RuntimeError("bare burner failed")
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     _setup_toy()
     from threadpoolctl import threadpool_limits
@@ -93,6 +111,7 @@ def main() -> None:
     with threadpool_limits(1):  # the sequential baseline on one core too, as each pool worker
         wall, busy, _ = _timed("sequential", work, workers=1)
     rows.append(("sequential (in process)", wall, busy, 1.0))
+    bare = _bare_parallel(work)
     wall, busy, w = _timed("local pool", work, workers=WORKERS)
     rows.append(("local pool (spawn)", wall, busy, w))
     try:
@@ -112,12 +131,21 @@ def main() -> None:
     except ImportError:
         print("ray is not installed: pip install 'piami[ray]' to time the ray backend")
     seq = rows[0][1]
+    ceiling = seq / bare
     print(
-        f"{'backend':<26} {'wall s':>7} {'speed-up':>9} {'overhead/run s':>15} {'run s (sum)':>12}"
+        f"{'backend':<26} {'wall s':>7} {'speed-up':>9} {'of ceiling':>10} {'overhead/run s':>15} "
+        f"{'run s (sum)':>12}"
     )
     for label, wall, busy, w in rows:
         over = (w * wall - busy) / N_RUNS
-        print(f"{label:<26} {wall:7.2f} {seq / wall:8.2f}x {over:15.3f} {busy:12.2f}")
+        print(
+            f"{label:<26} {wall:7.2f} {seq / wall:8.2f}x {seq / wall / ceiling:10.0%} "
+            f"{over:15.3f} {busy:12.2f}"
+        )
+    print(
+        f"ceiling: {WORKERS} bare processes doing the same work (no piami, no torch) take "
+        f"{bare:.2f} s, a speed-up of {ceiling:.2f}x: the most this machine gives now"
+    )
     print(
         f"target: >= 1.7x over sequential with {WORKERS} workers; "
         f"load average {os.getloadavg()[0]:.1f} at end (>{os.cpu_count()} means a shared machine: "

@@ -68,7 +68,8 @@ def _linear_data(n=400, d_in=3, d_out=2, seed=0):
     return [w1, w2], (x, x @ (w2 @ w1).T)
 
 
-def test_module_form_equals_deep_linear_fast_path():
+@pytest.mark.parametrize("batch", [50, 4])  # 50: Gram form of the fast path; 4 < 3 + 2: direct
+def test_module_form_equals_deep_linear_fast_path(batch):
     ws, data = _linear_data()
     model = torch.nn.Sequential(
         torch.nn.Linear(3, 4, bias=False), torch.nn.Linear(4, 2, bias=False)
@@ -85,7 +86,7 @@ def test_module_form_equals_deep_linear_fast_path():
         n_chains=3,
         n_draws=40,
         n_burnin=10,
-        batch_size=50,
+        batch_size=batch,
         device="cpu",
         dtype="float64",
         seed=3,

@@ -97,24 +97,56 @@ def deep_linear_grad_fn(
     """Minibatch loss and gradient of a deep linear network for all chains, by batched ``bmm``.
 
     Chains' weights are rows of ``w (n_chains, n_params)``, viewed as ``(n_chains, out, in)``
-    matrices. Forward ``h_j = h_{j-1} W_j^T``; backward by hand: with ``delta_L = (h_L - y) / B``,
-    ``dL/dW_j = delta_j^T h_{j-1}`` and ``delta_{j-1} = delta_j W_j``.
+    matrices. The loss ``1/2 mean_b ||P x_b - y_b||^2`` of the product ``P = W_L ... W_1`` needs
+    only the batch moments ``S_xx = X^T X / B``, ``S_yx = Y^T X / B`` and ``tr S_yy``: one ``bmm``
+    over the batch, then ``(H x H)`` products only (Gram form, exact algebra):
+
+        L = 1/2 tr(P S_xx P^T) - tr(P S_yx^T) + 1/2 tr(S_yy),   dL/dP = P S_xx - S_yx,
+        dL/dW_j = (W_L ... W_{j+1})^T (dL/dP) (W_{j-1} ... W_1)^T.
+
+    When ``H_1 + H_{L+1}`` exceeds the batch the direct form is used instead: forward
+    ``h_j = h_{j-1} W_j^T``, backward ``delta_{j-1} = delta_j W_j``, ``dL/dW_j = delta_j^T h_{j-1}``.
     """
     sizes = [a * b for a, b in shapes]
-    n = len(X)
+    n, d_in = len(X), X.shape[1]
+    XY = torch.cat([X, Y], dim=1)  # one gather per step
 
-    def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mats_of(w: torch.Tensor) -> list[torch.Tensor]:
         C = w.shape[0]
-        mats = [p.view(C, *s) for p, s in zip(torch.split(w, sizes, dim=1), shapes, strict=True)]
-        if batch == n:
-            x, y = X.expand(C, *X.shape), Y.expand(C, *Y.shape)
-        else:
-            idx = batcher()
-            x, y = X[idx], Y[idx]
-        hs = [x]  # (C, B, H_j)
+        return [p.view(C, *s) for p, s in zip(torch.split(w, sizes, dim=1), shapes, strict=True)]
+
+    def batch_rows(C: int) -> torch.Tensor:  # (C, B, d_in + d_out)
+        return XY.expand(C, *XY.shape) if batch == n else XY[batcher()]
+
+    def gram(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        C = w.shape[0]
+        mats = mats_of(w)
+        xy = batch_rows(C)
+        S = torch.bmm(xy.transpose(1, 2), xy).div_(batch)  # (C, D, D) batch moments
+        sxx, syx = S[:, :d_in, :d_in], S[:, d_in:, :d_in]
+        syy = S[:, d_in:, d_in:].diagonal(dim1=1, dim2=2).sum(dim=1)
+        prefix = [mats[0]]  # W_j ... W_1
+        for m in mats[1:]:
+            prefix.append(torch.bmm(m, prefix[-1]))
+        P = prefix[-1]
+        PS = torch.bmm(P, sxx)
+        loss = 0.5 * (PS * P).sum(dim=(1, 2)) - (P * syx).sum(dim=(1, 2)) + 0.5 * syy
+        left = PS - syx  # (W_L ... W_{j+1})^T dL/dP, built from the top down
+        grads = []
+        for j in range(len(mats) - 1, -1, -1):
+            grads.append(torch.bmm(left, prefix[j - 1].transpose(1, 2)) if j else left)
+            if j:
+                left = torch.bmm(mats[j].transpose(1, 2), left)
+        return torch.cat([g.reshape(C, -1) for g in grads[::-1]], dim=1), loss
+
+    def direct(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        C = w.shape[0]
+        mats = mats_of(w)
+        xy = batch_rows(C)
+        hs = [xy[..., :d_in]]  # (C, B, H_j)
         for m in mats:
             hs.append(torch.bmm(hs[-1], m.transpose(1, 2)))
-        err = hs[-1] - y
+        err = hs[-1] - xy[..., d_in:]
         loss = 0.5 * err.square().sum(dim=(1, 2)) / batch
         delta = err / batch
         grads = []
@@ -124,7 +156,7 @@ def deep_linear_grad_fn(
                 delta = torch.bmm(delta, mats[j])
         return torch.cat(grads[::-1], dim=1), loss
 
-    return grad_fn
+    return gram if XY.shape[1] <= batch else direct
 
 
 def full_mean_loss(

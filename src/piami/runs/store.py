@@ -1,0 +1,297 @@
+"""The run store: one folder per run, named by a hash of everything that determines the run.
+
+A *run* is one experiment executed with one config. Its identity is the SHA-256 of the canonical
+JSON of ``{experiment, config, seed, piami_version}`` (keys sorted, tuples as lists); the first 16
+hex digits name its folder under the store's root::
+
+    ROOT/
+      .sweep.lock          held (flock) by the one sweep writing to this store
+      3fa2.../             one run
+        spec.json          what the run is: experiment, config, seed, piami version, id
+        result.json        written LAST by :func:`piami.report.save_result`: its presence = finished
+        report.html, *.png
+        error.json         only while the run's last attempt failed: type, message, traceback
+
+Every file is written to a temporary name and renamed (:mod:`piami._io`), so a process killed at
+any moment leaves either the old file, the new file, or a stray ``.tmp-*`` that the next sweep
+removes; never a half-written ``result.json``. Since the same config always maps to the same
+folder, a finished run is found again and never redone, whichever sweep asks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from piami._io import atomic_write_json, to_jsonable
+from piami.errors import PiamiFileError, PiamiKeyError, PiamiValueError
+from piami.experiments.result import Result
+
+Status = Literal["finished", "failed", "pending"]
+
+#: Hex digits of the SHA-256 kept in a run's id (64 bits: collisions need ~4e9 runs).
+ID_LENGTH = 16
+
+
+def run_id(experiment: str, config: dict[str, Any], piami_version: str) -> str:
+    """The id of a run: a hash of its experiment name, full config (seed included) and version.
+
+    Args:
+        experiment: registered experiment name.
+        config: the full config as a plain dict (``dataclasses.asdict``); must hold ``seed``.
+        piami_version: the version of piami that runs it (a new version makes new runs).
+
+    Returns:
+        ``ID_LENGTH`` lowercase hex digits.
+
+    Example:
+        >>> run_id("toy", {"seed": 0, "n": 3}, "0.1.0") == run_id("toy", {"n": 3, "seed": 0}, "0.1.0")
+        True
+    """
+    if "seed" not in config:
+        raise PiamiValueError(f"run_id: the config of {experiment!r} has no 'seed' field")
+    payload = {
+        "experiment": experiment,
+        "config": to_jsonable(config),
+        "seed": to_jsonable(config["seed"]),
+        "piami_version": piami_version,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LENGTH]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """What a run is: enough to execute it anywhere and to find it again.
+
+    Attributes:
+        run_id: :func:`run_id` of the fields below.
+        experiment: registered experiment name.
+        config: the full config as a plain dict (JSON types).
+        seed: the config's seed.
+        piami_version: version that planned the run (part of the id).
+        module: module defining the experiment, imported by workers that do not know the name.
+    """
+
+    run_id: str
+    experiment: str
+    config: dict[str, Any]
+    seed: int
+    piami_version: str
+    module: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "experiment": self.experiment,
+            "config": self.config,
+            "seed": self.seed,
+            "piami_version": self.piami_version,
+            "module": self.module,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        return cls(
+            run_id=str(d["run_id"]),
+            experiment=str(d["experiment"]),
+            config=dict(d["config"]),
+            seed=int(d["seed"]),
+            piami_version=str(d["piami_version"]),
+            module=str(d.get("module", "")),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunInfo:
+    """A run found in a store, as ``piami runs ls`` lists it.
+
+    Attributes:
+        spec: what the run is.
+        status: ``"finished"`` (result.json present), ``"failed"`` (error.json, no result) or
+            ``"pending"`` (planned, never finished: not started, running, or killed).
+        path: the run's folder.
+    """
+
+    spec: RunSpec
+    status: Status
+    path: Path
+
+
+def error_record(exc: BaseException, *, attempt: int, host: str = "", pid: int = 0) -> dict:
+    """A JSON-able description of a failed attempt (type, message, traceback, where it ran)."""
+    return {
+        "attempt": attempt,
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "host": host,
+        "pid": pid,
+    }
+
+
+class RunStore:
+    """A folder of runs, each in ``ROOT/<run_id>/`` (see the module docstring).
+
+    Args:
+        root: the store's folder; created on the first write.
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def path(self, rid: str) -> Path:
+        """The folder of run ``rid`` (which may not exist yet)."""
+        return self.root / rid
+
+    # -- state --------------------------------------------------------------------------------
+    def is_finished(self, rid: str) -> bool:
+        """Whether run ``rid`` has a result.json (written last, so the run is complete)."""
+        return (self.path(rid) / "result.json").is_file()
+
+    def status(self, rid: str) -> Status:
+        d = self.path(rid)
+        if (d / "result.json").is_file():
+            return "finished"
+        if (d / "error.json").is_file():
+            return "failed"
+        return "pending"
+
+    # -- writes (each atomic) -------------------------------------------------------------------
+    def write_spec(self, spec: RunSpec) -> None:
+        """Record what run ``spec.run_id`` is (kept when it exists: the id fixes the content)."""
+        p = self.path(spec.run_id) / "spec.json"
+        if not p.is_file():
+            atomic_write_json(p, spec.to_dict())
+
+    def write_result(self, rid: str, result: Result) -> None:
+        """Save the run's result (figures, report, then result.json) and drop any error.json."""
+        from piami.report import save_result
+
+        save_result(result, self.path(rid))
+        try:
+            (self.path(rid) / "error.json").unlink()
+        except FileNotFoundError:
+            pass
+
+    def write_error(self, rid: str, attempts: list[dict]) -> None:
+        """Record the failed attempts of run ``rid``; the last one is the run's error."""
+        last = attempts[-1] if attempts else {}
+        atomic_write_json(
+            self.path(rid) / "error.json",
+            {"run_id": rid, "n_attempts": len(attempts), **last, "attempts": attempts},
+        )
+
+    def remove_stale_temporaries(self, rid: str | None = None) -> int:
+        """Delete ``.tmp-*`` files left by writers killed mid-write; returns how many.
+
+        Only call this while holding the store's lock (no other writer is active).
+        """
+        dirs = [self.path(rid)] if rid else [p for p in self._run_dirs()]
+        n = 0
+        for d in dirs:
+            for tmp in d.glob(".tmp-*"):
+                try:
+                    tmp.unlink()
+                    n += 1
+                except FileNotFoundError:
+                    pass
+        return n
+
+    # -- reads --------------------------------------------------------------------------------
+    def _run_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def spec(self, rid: str) -> RunSpec:
+        p = self.path(rid) / "spec.json"
+        try:
+            return RunSpec.from_dict(json.loads(p.read_text()))
+        except FileNotFoundError as exc:
+            raise PiamiFileError(f"no run {rid!r} in {self.root} (no {p})") from exc
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise PiamiFileError(f"{p} is not a piami run spec ({exc})") from exc
+
+    def error(self, rid: str) -> dict | None:
+        p = self.path(rid) / "error.json"
+        if not p.is_file():
+            return None
+        return json.loads(p.read_text())
+
+    def result(self, rid: str) -> Result:
+        return Result.load(self.path(rid))
+
+    def list(self, experiment: str | None = None) -> list[RunInfo]:
+        """Every run of the store (those of ``experiment`` only, when given), sorted by id."""
+        out = []
+        for d in self._run_dirs():
+            if not (d / "spec.json").is_file():
+                continue
+            spec = self.spec(d.name)
+            if experiment is not None and spec.experiment != experiment:
+                continue
+            out.append(RunInfo(spec=spec, status=self.status(d.name), path=d))
+        return out
+
+    def resolve(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (like git's short hashes)."""
+        if not prefix or not all(c in "0123456789abcdef" for c in prefix.lower()):
+            raise PiamiValueError(f"a run id is hex digits, got {prefix!r}")
+        ids = [d.name for d in self._run_dirs() if d.name.startswith(prefix.lower())]
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise PiamiKeyError(
+                f"no run id starts with {prefix!r} in {self.root}; `piami runs ls` lists them"
+            )
+        raise PiamiKeyError(
+            f"{len(ids)} runs start with {prefix!r} in {self.root} ({', '.join(ids[:5])}...); "
+            "give more digits"
+        )
+
+
+class StoreLock:
+    """An exclusive, non-blocking ``flock`` on ``ROOT/.sweep.lock``, released when the holder dies.
+
+    One sweep at a time writes to a store; a second one gets a one-line error instead of racing.
+    On systems without ``fcntl`` (Windows) the lock is a no-op.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / ".sweep.lock"
+        self._fh: Any = None
+
+    def __enter__(self) -> StoreLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")  # held open for the lock's lifetime
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise PiamiFileError(
+                f"another sweep (pid {holder}) is writing to {self.path.parent}; "
+                "wait for it to end or choose another --out"
+            ) from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing releases the flock
+            self._fh = None
