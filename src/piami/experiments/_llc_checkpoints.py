@@ -99,6 +99,8 @@ def _plot(rows: list[dict], hist: Any) -> Any:
     m = np.array([r["llc_mean"] for r in rows])
     e = np.array([r["llc_std"] for r in rows])
     ax2.errorbar(s, m, yerr=e, fmt="o-", color="C3", ms=4, capsize=2, label="LLC")
-    ax2.set_ylabel("LLC λ̂", color="C3")
-    ax.legend(loc="upper right")
+    ax2.set_ylabel("LLC λ̂ (step 0 drawn at 1)", color="C3")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax2.legend(h1 + h2, l1 + l2, loc="center right")
     return fig

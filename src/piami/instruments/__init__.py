@@ -39,6 +39,20 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "match_directions",
         "explained_variance",
     ),
+    "fourier": (
+        "fourier_basis",
+        "frequency_spectrum",
+        "embedding_spectrum",
+        "key_frequencies",
+        "sum_frequency_basis",
+        "project_sum_frequencies",
+        "remove_sum_frequencies",
+        "restricted_loss",
+        "excluded_loss",
+        "logit_variance_explained",
+        "grid_cross_entropy",
+        "grid_accuracy",
+    ),
 }
 
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
