@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch lies on local disk; an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test test-all bench lint format clean
+BENCH_VENV := .venv-bench
+
+.PHONY: demo test bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +24,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+# devinterp, the LLC anchor, lives in its own venv so it can never disturb the main one.
+$(BENCH_VENV)/.installed:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q $(TORCH_PIN)
+	$(BENCH_VENV)/bin/python -m pip install -q devinterp==2.0.1
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks
 
 lint: $(STAMP)
@@ -34,4 +43,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) out .pytest_cache .ruff_cache

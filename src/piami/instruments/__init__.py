@@ -15,6 +15,7 @@ from typing import Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "probes": ("LinearProbe", "r2_scores"),
+    "learning_coefficient": ("LLCEstimator",),
     "geometry": ("cka", "cka_from_kernels", "hsic", "kernel_matrix", "center_kernel"),
     "dimension": (
         "twonn_dimension",
