@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 
@@ -74,27 +71,6 @@ def onehot_r2(
     return r2_scores(y_test, pred)[0]
 
 
-@contextlib.contextmanager
-def limit_threads(n: int | None) -> Iterator[None]:
-    """Limit torch and BLAS (numpy/scipy) to ``n`` CPU threads inside the block (None: no limit).
-
-    On a CPU shared with other jobs, two spinning BLAS/OpenMP threads per process can be ten times
-    slower than one; the previous settings are restored on exit.
-    """
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(n):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def logprob_r2(
     p_fit: np.ndarray, p_test: np.ndarray, y_fit: np.ndarray, y_test: np.ndarray
 ) -> float:
@@ -107,4 +83,4 @@ def logprob_r2(
     return float(LinearProbe().fit(logs[0], y_fit).score(logs[1], y_test))
 
 
-__all__ = ["activations", "limit_threads", "logprob_r2", "onehot_r2", "probe_r2", "window_ids"]
+__all__ = ["activations", "logprob_r2", "onehot_r2", "probe_r2", "window_ids"]

@@ -45,7 +45,7 @@ from piami.experiments import _belief_measure as M
 from piami.experiments import _belief_plots as plots
 from piami.experiments.registry import Experiment
 from piami.experiments.result import Comparison, Result
-from piami.models import Transformer, TransformerConfig
+from piami.models import Transformer, TransformerConfig, limit_threads
 from piami.processes import from_spec
 from piami.train import TrainConfig, TrainHistory, train
 
@@ -176,7 +176,7 @@ def train_belief_model(
 
 
 def run(cfg: Config, *, progress: bool = True) -> Result:
-    with M.limit_threads(cfg.n_threads):
+    with limit_threads(cfg.n_threads):
         return _run(cfg, progress=progress)
 
 

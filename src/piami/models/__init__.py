@@ -9,7 +9,7 @@
 """
 
 from piami.models.bilinear import Bilinear, BilinearConfig, fit_bilinear
-from piami.models.device import resolve_device, resolve_dtype
+from piami.models.device import limit_threads, resolve_device, resolve_dtype
 from piami.models.hooks import HookedModule, HookPoint
 from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, activation_fn, few_threads
 from piami.models.transformer import Transformer, TransformerConfig
@@ -27,6 +27,7 @@ __all__ = [
     "activation_fn",
     "few_threads",
     "fit_bilinear",
+    "limit_threads",
     "resolve_device",
     "resolve_dtype",
 ]

@@ -6,6 +6,9 @@ a GPU and nothing refuses one.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from piami.errors import PiamiValueError
@@ -59,3 +62,32 @@ def resolve_dtype(dtype: str | torch.dtype = "float32") -> torch.dtype:
         raise PiamiValueError(
             f"unknown dtype {dtype!r}; valid: {', '.join(sorted(_DTYPES))}"
         ) from None
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None) -> Iterator[None]:
+    """Limit torch and BLAS (numpy/scipy) to ``n`` CPU threads inside the block; ``None``: no limit.
+
+    Small models on a CPU shared with other jobs run many times faster on one thread than on two
+    spinning ones (measured here: 2.6k vs 21.7k tokens/s for the belief-geometry transformer under
+    load). The previous settings are restored on exit.
+
+    Example:
+        >>> with limit_threads(1):
+        ...     torch.get_num_threads()
+        1
+    """
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise PiamiValueError(f"number of threads must be a positive integer or None, got {n!r}")
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n):
+            yield
+    finally:
+        torch.set_num_threads(before)

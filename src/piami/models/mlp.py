@@ -13,28 +13,22 @@ thread pool costs far more than these tiny matrix products (measured here: 30x p
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from piami.errors import PiamiShapeError, PiamiValueError
+from piami.models.device import limit_threads
 
 __all__ = ["MLP", "DeepLinearNet", "TwoLayerNet", "activation_fn", "few_threads"]
 
 
-@contextmanager
-def few_threads(n: int = 1) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, restoring the previous number after."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+def few_threads(n: int = 1) -> contextlib.AbstractContextManager[None]:
+    """Run the block with ``n`` CPU threads (torch and BLAS); see :func:`limit_threads`."""
+    return limit_threads(n)
 
 
 _ACTS = {

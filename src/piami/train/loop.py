@@ -36,11 +36,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ from torch import nn
 
 from piami._io import atomic_write_json
 from piami.errors import DivergenceError, PiamiTypeError, PiamiValueError
-from piami.models.device import resolve_device, resolve_dtype
+from piami.models.device import limit_threads, resolve_device, resolve_dtype
 from piami.train.checkpoint import (
     checkpoint_dir,
     list_checkpoints,
@@ -124,19 +123,6 @@ def evaluate(model: nn.Module, data: Batch, loss_fn: LossFn, *, chunk: int = 819
         total += float(loss_fn(model, part)) * _n_examples(part)
     model.train(was_training)
     return total / n
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _Batches:
@@ -307,7 +293,7 @@ def train(
     stop = (pat is not None and st["bad_evals"] >= pat) or (
         budget is not None and st["elapsed"] >= budget
     )  # a resumed run that had already stopped stays stopped
-    with _threads(cfg.n_threads):
+    with limit_threads(cfg.n_threads):
         while st["step"] < cfg.n_steps and not stop:
             step = st["step"] + 1
             elapsed = time.perf_counter() - t_start
