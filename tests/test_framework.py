@@ -102,4 +102,6 @@ def test_every_experiment_module_loads():
     from piami.experiments.registry import broken_modules, list_experiments
 
     assert broken_modules() == {}
-    assert {"belief-geometry", "llc-calibration", "instrument-calibration"} <= set(list_experiments())
+    assert {"belief-geometry", "llc-calibration", "instrument-calibration"} <= set(
+        list_experiments()
+    )
