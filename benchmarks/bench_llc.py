@@ -172,24 +172,29 @@ def main() -> None:
     )
     print(f"speed ratio piami / devinterp: {ours / theirs:.1f}x (same chains, draws, step size)")
     # piami with the one setting llc-calibration uses for every deep linear network, for accuracy
+    from piami.experiments.llc_calibration import Config
+
+    c = Config()
     cal = LLCEstimator(
-        sampler="rmsprop_sgld",
-        integrator="leimkuhler_matthews",
-        step_size=1e-3,
-        gamma=1.0,
-        n_chains=8,
-        n_burnin=2000,
-        n_draws=8000,
-        batch_size=500,
+        sampler=c.sampler,
+        integrator=c.integrator,
+        step_size=c.step_size,
+        gamma=c.gamma,
+        n_chains=c.n_chains,
+        n_burnin=c.n_burnin,
+        n_draws=c.n_draws,
+        batch_size=c.batch_size,
         device="cpu",
     )
     t0 = time.perf_counter()
     cal.fit_deep_linear([torch.as_tensor(w) for w in ws], (torch.as_tensor(x), torch.as_tensor(y)))
     cal_s = time.perf_counter() - t0
+    steps = c.n_burnin + c.n_draws
     print(
-        f"piami, llc-calibration setting (rmsprop_sgld + Leimkuhler-Matthews, eps 1e-3, 8 chains, "
-        f"2000 + 8000): LLC {cal.llc_mean_:.3f} ± {cal.llc_std_:.3f} vs truth {lam:g} "
-        f"({8 * 10000 / cal_s:.0f} draws/s)"
+        f"piami, llc-calibration setting ({c.sampler} + {c.integrator}, eps {c.step_size:g}, "
+        f"gamma {c.gamma:g}, {c.n_chains} chains, {c.n_burnin} + {c.n_draws}): LLC "
+        f"{cal.llc_mean_:.3f} ± {cal.llc_std_:.3f} vs truth {lam:g} "
+        f"({c.n_chains * steps / cal_s:.0f} draws/s)"
     )
 
 

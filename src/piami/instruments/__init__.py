@@ -16,6 +16,16 @@ from typing import Any
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "probes": ("LinearProbe", "r2_scores"),
     "learning_coefficient": ("LLCEstimator",),
+    "statistics": ("lagged_correlations", "CorrelationProfile"),
+    "entropy": (
+        "conditional_entropies",
+        "EntropyProfile",
+        "entropy_plugin",
+        "entropy_miller_madow",
+        "entropy_nsb",
+    ),
+    "scaling": ("PowerLawFit",),
+    "exponents": ("fit_beta", "fit_gamma", "predict_alpha_d", "measure_statistics"),
     "geometry": ("cka", "cka_from_kernels", "hsic", "kernel_matrix", "center_kernel"),
     "dimension": (
         "twonn_dimension",

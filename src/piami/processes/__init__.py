@@ -4,28 +4,46 @@ A spec string works wherever a process is expected: ``from_spec("mess3(x=0.05, a
 """
 
 from piami.processes.catalog import even_process, golden_mean, mess3, random_hmm, rrxor, z1r
+from piami.processes.corpus import (
+    BPETokenizer,
+    ByteTokenizer,
+    CharTokenizer,
+    load_text,
+    split,
+    tokenize,
+)
 from piami.processes.ghmm import GeneralizedHiddenMarkovModel, HMMSample
 from piami.processes.hmm import HiddenMarkovModel
 from piami.processes.modular import ModularAddition
+from piami.processes.pcfg import PCFG
+from piami.processes.rhm import RandomHierarchyModel
 from piami.processes.spec import PROCESSES, as_process, catalog_specs, from_spec
 from piami.processes.tasks import LinearTeacher, StaircaseTarget, whitened_inputs
 
 __all__ = [
+    "PCFG",
     "PROCESSES",
+    "BPETokenizer",
+    "ByteTokenizer",
+    "CharTokenizer",
     "GeneralizedHiddenMarkovModel",
     "HMMSample",
     "HiddenMarkovModel",
     "LinearTeacher",
     "ModularAddition",
+    "RandomHierarchyModel",
     "StaircaseTarget",
     "as_process",
     "catalog_specs",
     "even_process",
     "from_spec",
     "golden_mean",
+    "load_text",
     "mess3",
     "random_hmm",
     "rrxor",
+    "split",
+    "tokenize",
     "whitened_inputs",
     "z1r",
 ]

@@ -21,15 +21,18 @@ from piami.theory.mixed_state import (
     belief_layers,
     mixed_state_presentation,
 )
+from piami.theory.scaling import alpha_d, collapse, power_law, predicted_loss, resolvable_context
 
 __all__ = [
     "LN2",
     "BeliefLayers",
     "EntropyRate",
     "MixedStatePresentation",
+    "alpha_d",
     "belief_layers",
     "belief_trajectories",
     "block_entropies",
+    "collapse",
     "conditional_entropy_bounds",
     "entropy",
     "entropy_rate",
@@ -38,6 +41,9 @@ __all__ = [
     "is_unifilar",
     "mixed_state_presentation",
     "myopic_entropies",
+    "power_law",
+    "predicted_loss",
+    "resolvable_context",
     "stationary_distribution",
     "statistical_complexity",
     "to_bits",
