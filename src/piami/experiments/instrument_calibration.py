@@ -29,12 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from piami.errors import PiamiValueError
-from piami.experiments import _belief_measure as M
 from piami.experiments import _calibration_beliefs as CB
 from piami.experiments import _calibration_plots as plots
 from piami.experiments import _calibration_truth as truth
 from piami.experiments.registry import Experiment
 from piami.experiments.result import Result
+from piami.models.device import limit_threads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +113,7 @@ class Config:
 
 
 def run(cfg: Config, *, progress: bool = True) -> Result:
-    with M.limit_threads(cfg.n_threads):
+    with limit_threads(cfg.n_threads):
         return _run(cfg, progress=progress)
 
 
