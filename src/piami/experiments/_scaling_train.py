@@ -22,6 +22,7 @@ import numpy as np
 from piami.errors import PiamiValueError
 from piami.experiments.registry import Experiment
 from piami.experiments.result import Result
+from piami.models.device import limit_threads
 
 
 @lru_cache(maxsize=4)
@@ -129,10 +130,7 @@ def run_point(cfg: PointConfig, *, progress: bool = True) -> Result:
     hist = train(model, tr, tcfg, eval_data=va, progress=progress, desc=f"P={cfg.n_train_tokens}")
     dev = next(model.parameters()).device
     model.eval()
-    n_threads_before = torch.get_num_threads()
-    if cfg.n_threads:
-        torch.set_num_threads(cfg.n_threads)
-    with torch.no_grad():
+    with limit_threads(cfg.n_threads or None), torch.no_grad():
         tt = torch.as_tensor(te, device=dev)
         per_pos = torch.zeros(cfg.n_ctx, dtype=torch.float64)
         for i in range(0, tt.shape[0], 256):
@@ -143,7 +141,6 @@ def run_point(cfg: PointConfig, *, progress: bool = True) -> Result:
             )
             per_pos += nll.sum(0).cpu()
         per_pos /= tt.shape[0]
-    torch.set_num_threads(n_threads_before)
     result = Result(
         experiment="",
         config={},

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +38,7 @@ from piami.errors import DivergenceError, PiamiValueError
 from piami.experiments.registry import Experiment
 from piami.experiments.result import Comparison, Result
 from piami.instruments import fourier
-from piami.models.device import resolve_device, resolve_dtype
+from piami.models.device import limit_threads, resolve_device, resolve_dtype
 from piami.models.transformer import Transformer, TransformerConfig
 from piami.processes.modular import ModularAddition
 
@@ -127,19 +125,8 @@ def train(cfg: Config, *, progress: bool = False) -> GrokkingRun:
 
     Uses ``cfg.n_threads`` torch CPU threads and restores the previous setting afterwards.
     """
-    with _threads(cfg.n_threads):
+    with limit_threads(cfg.n_threads):
         return _train(cfg, progress=progress)
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run torch on ``n`` CPU threads, then restore the previous setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train(cfg: Config, *, progress: bool) -> GrokkingRun:
@@ -317,7 +304,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     spec = fourier.embedding_spectrum(run_.model.W_E, cfg.p)
     keys = fourier.key_frequencies(spec)
     prog = {k: [] for k in ("epoch", "restricted_loss", "excluded_loss", "test_fve")}
-    with _threads(cfg.n_threads):
+    with limit_threads(cfg.n_threads):
         logits = logit_table(run_.model, run_.task)
         if keys.size:
             prog = progress_measures(run_, keys)
