@@ -23,7 +23,7 @@ Reuse. Other experiments train the same model through::
     model, run_dir, history = train_belief_model(Config(), out_dir, progress=True)
 
 which returns the trained :class:`~piami.models.Transformer`, the run folder holding
-``checkpoints/step_XXXXXXXX/`` at log-spaced steps (load them with
+``checkpoints/step_<8-digit step>/`` at log-spaced steps (load them with
 :func:`piami.train.list_checkpoints` and :func:`piami.train.load_checkpoint`) and ``history.json``,
 and the :class:`~piami.train.TrainHistory`. Calling it again with the same ``out_dir`` resumes (a
 finished run is returned as it is). :func:`build_model` gives the untrained network of a config and

@@ -48,7 +48,7 @@ _STEP_DIR = re.compile(r"^step_(\d{8,})$")
 
 
 def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
-    """``run_dir/checkpoints/step_XXXXXXXX`` for ``step``."""
+    """``run_dir/checkpoints/step_<8-digit step>`` for ``step``."""
     return Path(run_dir) / "checkpoints" / f"step_{int(step):08d}"
 
 
@@ -247,7 +247,7 @@ def load_trainer_tensors(path_dir: str | Path) -> dict[str, torch.Tensor]:
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     """Complete checkpoints of a run, sorted by step: ``[(step, folder), ...]``.
 
-    Looks in ``run_dir/checkpoints/step_XXXXXXXX/``; a folder without ``config.json`` (an
+    Looks in ``run_dir/checkpoints/step_<8-digit step>/``; a folder without ``config.json`` (an
     interrupted write) is skipped.
     """
     root = Path(run_dir) / "checkpoints"

@@ -19,7 +19,7 @@ The learning rate rises linearly over ``warmup_frac`` of the schedule, then foll
 schedule instead of cutting it off at a high learning rate; with the budget unset (or not binding)
 the run is deterministic: same seed, same numbers.
 
-Checkpoints go to ``out_dir/checkpoints/step_XXXXXXXX/`` at log-spaced steps (and the last step);
+Checkpoints go to ``out_dir/checkpoints/step_<8-digit step>/`` at log-spaced steps (and the last step);
 each holds the weights, the optimizer state and the sampler state, so ``train`` called again with the
 same ``out_dir`` resumes from the last one and reproduces the uninterrupted run.
 
