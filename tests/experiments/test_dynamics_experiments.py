@@ -26,6 +26,15 @@ def test_staircase_quick_runs_and_reports():
     # the escape-exponent fits are the claim of Abbe et al.; they must be measured (not N/A)
     assert all(c.measured is not None for c in exps), r.summary()
     assert all(c.passed for c in exps), r.summary()
+    # the networks' own mean-field limit is integrated beside them; at d = 24 the leap-1 networks
+    # follow it (the gradient flow without the SGD-noise term is 0.2 off) and learn in order
+    by_name = {c.name: c for c in r.comparisons}
+    gap = by_name["leap 1, d=24: test loss follows the high-dimensional mean-field limit (max gap)"]
+    assert gap.measured is not None and gap.measured < 0.2, r.summary()
+    order = by_name["leap 1, d=24: monomials learned in the staircase order (half-coefficient times)"]
+    assert order.passed, r.summary()
+    assert r.metrics["leap2_limit_final_loss"] == pytest.approx(1.0, abs=1e-3)  # saddle kept
+    assert {f.name for f in r.figures} >= {"loss_curves", "escape_scaling", "leap1_monomials"}
 
 
 @pytest.mark.parametrize(
