@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from piami.errors import PiamiError
@@ -89,6 +89,7 @@ def test_bad_input_raises_piami_error(bad):
 
 
 @settings(max_examples=25, deadline=None)
+@example(values=[0.0, 0.0, 0.0, 1.0, 2.5223847652946196e80], kernel="linear", debiased=True)
 @given(
     st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=12),
     st.sampled_from(["linear", "rbf", "cosine"]),

@@ -111,3 +111,32 @@ def test_sigkilled_sweep_resumes_without_redoing_or_half_files(tmp_path):
         assert data["seed"] == seed_of[rid]
     df = load(out)
     assert len(df) == 6 and sorted(df.seed) == list(range(6)) and df.passed.all()
+
+
+def test_a_late_break_of_a_replaced_pool_does_not_discard_the_fresh_one():
+    """Both runs of a broken pool fail, but cf.wait may report them in two rounds; by the second
+    the executor already runs a fresh pool, which must survive (its runs would die with it)."""
+    import concurrent.futures as cf
+
+    from piami.runs.executors import LocalPoolExecutor
+
+    class FakePool:
+        def __init__(self):
+            self._processes, self.shut = {}, False
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            self.shut = True
+
+    ex = LocalPoolExecutor(2)
+    old, fresh = FakePool(), FakePool()
+    late = cf.Future()
+    late.set_exception(cf.process.BrokenProcessPool("old pool broke"))
+    ex._pool, ex._pool_of[late] = fresh, old
+    ((fut, outcome),) = ex.wait([late], timeout=1.0)
+    assert fut is late and not outcome["ok"]
+    assert ex._pool is fresh and not fresh.shut  # kept
+    now = cf.Future()
+    now.set_exception(cf.process.BrokenProcessPool("fresh pool broke"))
+    ex._pool_of[now] = fresh
+    ex.wait([now], timeout=1.0)
+    assert ex._pool is None and fresh.shut  # a break of the current pool does discard it

@@ -187,7 +187,15 @@ def cka_from_kernels(
             "CKA is undefined: a representation has zero (or, debiased, non-positive) self-HSIC; "
             "it is constant across inputs or has too few points"
         )
-    return float(kl / np.sqrt(kk * ll))
+    # sqrt of each factor: kk * ll can underflow to 0 when one representation is nearly constant
+    out = kl / (np.sqrt(kk) * np.sqrt(ll))
+    if not np.isfinite(out):
+        raise PiamiValueError(
+            "CKA is numerically undefined: the self-HSIC of a representation is too small against "
+            "its cross-HSIC (a representation is constant but for a few entries); rescale or drop "
+            "those inputs"
+        )
+    return float(out)
 
 
 def cka(

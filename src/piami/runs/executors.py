@@ -196,6 +196,7 @@ class LocalPoolExecutor:
         self.threads = threads or max(1, n_cores() // workers)
         self._ctx = mp.get_context("spawn")
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._pool_of: dict[cf.Future, cf.ProcessPoolExecutor] = {}  # the pool each run went to
 
     def _ensure_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
@@ -209,20 +210,27 @@ class LocalPoolExecutor:
 
     def submit(self, task: dict[str, Any]) -> cf.Future:
         try:
-            return self._ensure_pool().submit(_pool_task, task)
+            pool = self._ensure_pool()
+            fut = pool.submit(_pool_task, task)
         except cf.process.BrokenProcessPool:
             self._discard_pool()
-            return self._ensure_pool().submit(_pool_task, task)
+            pool = self._ensure_pool()
+            fut = pool.submit(_pool_task, task)
+        self._pool_of[fut] = pool
+        return fut
 
     def wait(self, handles: list[Any], timeout: float) -> list[tuple[Any, dict[str, Any]]]:
         done, _ = cf.wait(handles, timeout=timeout, return_when=cf.FIRST_COMPLETED)
         out = []
         broken = False
         for fut in done:
+            pool = self._pool_of.pop(fut, None)
             try:
                 out.append((fut, fut.result()))
             except cf.process.BrokenProcessPool as exc:
-                broken = True
+                # a future of an already replaced pool can report late: only a break of the
+                # current pool may discard it (else the fresh pool's runs would be killed too)
+                broken = broken or (pool is not None and pool is self._pool)
                 out.append(
                     (
                         fut,
@@ -260,3 +268,4 @@ class LocalPoolExecutor:
         if abort:
             self._kill_workers()
         self._pool = None
+        self._pool_of.clear()
