@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from piami.errors import PiamiError
@@ -31,7 +32,9 @@ def test_staircase_quick_runs_and_reports():
     by_name = {c.name: c for c in r.comparisons}
     gap = by_name["leap 1, d=24: test loss follows the high-dimensional mean-field limit (max gap)"]
     assert gap.measured is not None and gap.measured < 0.2, r.summary()
-    order = by_name["leap 1, d=24: monomials learned in the staircase order (half-coefficient times)"]
+    order = by_name[
+        "leap 1, d=24: monomials learned in the staircase order (half-coefficient times)"
+    ]
     assert order.passed, r.summary()
     assert r.metrics["leap2_limit_final_loss"] == pytest.approx(1.0, abs=1e-3)  # saddle kept
     assert {f.name for f in r.figures} >= {"loss_curves", "escape_scaling", "leap1_monomials"}
@@ -51,3 +54,12 @@ def test_staircase_quick_runs_and_reports():
 def test_bad_configs_raise(name, bad):
     with pytest.raises(PiamiError):
         get_experiment(name).make_config(bad)
+
+
+def test_support_frequencies_follow_hypercube_point_order():
+    from piami.experiments.staircase import support_frequencies
+    from piami.theory.mean_field import hypercube_points
+
+    pts = hypercube_points(3)
+    x = np.concatenate([np.repeat(pts, np.arange(1, 9), axis=0), np.ones((36, 2))], axis=1)
+    np.testing.assert_array_equal(support_frequencies(x, 3), np.arange(1, 9))

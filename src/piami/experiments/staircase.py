@@ -135,6 +135,12 @@ def _limit_for(
     )  # fmt: skip
 
 
+def support_frequencies(x_test: np.ndarray, k: int) -> np.ndarray:
+    """How often each of the ``2^k`` support points (in :func:`hypercube_points` order) occurs."""
+    codes = ((x_test[:, :k] > 0).astype(np.int64) * (1 << np.arange(k - 1, -1, -1))).sum(axis=1)
+    return np.bincount(codes, minlength=1 << k).astype(np.float64)
+
+
 def half_times(t: np.ndarray, coefs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """First time each monomial's coefficient reaches half its target (NaN if never): ``(n_mono,)``."""
     out = np.full(targets.size, np.nan)
@@ -152,9 +158,7 @@ def _leap1_limit_comparisons(result: Result, cfg: Config, target: StaircaseTarge
     set's sampling error (~0.08 in the loss at n_test = 2048) cancels.
     """
     d = target.d
-    k = limit.points.shape[1]
-    codes = ((x_test[:, :k] > 0).astype(np.int64) * (1 << np.arange(k - 1, -1, -1))).sum(axis=1)
-    weights = np.bincount(codes, minlength=limit.points.shape[0]).astype(np.float64)
+    weights = support_frequencies(x_test, limit.points.shape[1])
     net_loss = np.median(losses, axis=0)
     lim_loss = np.interp(t, limit.times, limit.loss_on(weights))
     dev = np.abs(net_loss - lim_loss)
@@ -316,7 +320,9 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
             ax = axes_c[0, j]
             for r in range(losses.shape[0]):
                 ax.plot(samples, losses[r], lw=1, alpha=0.8)
-            ax.plot(limit.times / lr, limit.loss, "k--", lw=1.2, label="mean-field limit")
+            test_freq = support_frequencies(x_test, limit.points.shape[1])
+            ax.plot(limit.times / lr, limit.loss_on(test_freq), "k--", lw=1.2,
+                    label="mean-field limit (same test set)")  # fmt: skip
             for lv in levels:
                 ax.axhline(lv, color="gray", ls=":", lw=0.8)
             ax.legend(fontsize=7)
