@@ -7,7 +7,7 @@ import pytest
 
 from piami.errors import PiamiError
 from piami.experiments import run_experiment
-from piami.experiments.modular_addition import SHARP_WIDTH, Config, crossing_epoch
+from piami.experiments.modular_addition import SHARP_WIDTH, Config, crossing_epoch, train
 
 
 def test_crossing_epoch_interpolates_linearly():
@@ -30,11 +30,33 @@ def test_width_of_a_smooth_exponential_rise_is_3_17():
 
 @pytest.mark.parametrize(
     "kw",
-    [{"p": 3}, {"frac_train": 1.0}, {"d_model": 30, "n_heads": 4}, {"lr": 0.0}, {"eval_every": 0}],
+    [
+        {"p": 3},
+        {"frac_train": 1.0},
+        {"d_model": 30, "n_heads": 4},
+        {"lr": 0.0},
+        {"eval_every": 0},
+        {"qk_init_scale": -1.0},
+    ],
 )
 def test_bad_config_raises(kw):
     with pytest.raises(PiamiError):
         Config(**kw)
+
+
+def test_mirror_and_novel_accuracies_partition_the_held_out_pairs():
+    """Held-out pairs split by whether (b, a) was trained on; the two accuracies, weighted by the
+    counts, must give back the test accuracy at every evaluation (an independent recount)."""
+    cfg = Config(p=11, d_model=8, n_heads=2, d_mlp=16, n_epochs=30, eval_every=5, lr=1e-2)
+    run = train(cfg)
+    mask = run.train_mask
+    n_mirror = int((mask.T & ~mask).sum())
+    n_novel = int((~mask).sum()) - n_mirror
+    assert n_mirror > 0 and n_novel > 0
+    c = run.curves
+    mixed = (n_mirror * c["test_acc_mirror"] + n_novel * c["test_acc_novel"]) / (n_mirror + n_novel)
+    np.testing.assert_allclose(mixed, c["test_acc"], atol=1e-6)
+    assert c["train_acc"][-1] > c["train_acc"][0]  # it trained
 
 
 @pytest.mark.slow
