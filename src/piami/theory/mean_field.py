@@ -50,6 +50,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from piami.errors import PiamiTypeError, PiamiValueError
+from piami.theory.leap import _check_supports
 
 __all__ = [
     "MeanFieldTrajectory",
@@ -156,15 +157,8 @@ def mean_field_velocity(
 def _check_target(
     supports: Sequence[Sequence[int]], coefficients: Sequence[float]
 ) -> tuple[tuple[tuple[int, ...], ...], np.ndarray, int]:
-    if isinstance(supports, (str, bytes)) or not isinstance(supports, Sequence) or not supports:
-        raise PiamiTypeError(f"supports must be a non-empty list of index tuples, got {supports!r}")
-    sups = []
-    for s in supports:
-        if isinstance(s, (str, bytes)) or not isinstance(s, Sequence) or len(s) == 0:
-            raise PiamiValueError(f"each support must be a non-empty tuple of indices, got {s!r}")
-        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in s):
-            raise PiamiValueError(f"support indices must be integers >= 0, got {s!r}")
-        sups.append(tuple(int(i) for i in s))
+    _check_supports(supports)  # the leap module's validation: non-empty, integer, no repeats
+    sups = [tuple(int(i) for i in s) for s in supports]
     coefs = np.asarray(coefficients, dtype=np.float64)
     if coefs.shape != (len(sups),) or not np.all(np.isfinite(coefs)):
         raise PiamiValueError(
