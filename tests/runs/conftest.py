@@ -17,7 +17,7 @@ HERE = str(Path(__file__).resolve().parent)
 
 @pytest.fixture(autouse=True, scope="module")
 def toy_experiment_known():
-    from piami.experiments import register, registry
+    from piami.lab import register, registry
 
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PIAMI_PLUGINS")}
     sys.path.insert(0, HERE)

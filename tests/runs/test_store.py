@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -99,7 +100,7 @@ def test_inprocess_sweep_stores_once_and_never_redoes(tmp_path):
         data = json.loads((store.path(rid) / "result.json").read_text())
         spec = json.loads((store.path(rid) / "spec.json").read_text())
         assert data["config"] == spec["config"] and spec["run_id"] == rid
-        assert run_id(EXP, data["config"], data["piami_version"]) == rid
+        assert run_id(EXP, data["config"], data["code"]) == rid and spec["code"] == data["code"]
     mtimes = {rid: (store.path(rid) / "result.json").stat().st_mtime_ns for rid in res.run_ids}
     # a larger sweep that contains the first: only the new runs execute
     res2 = sweep(
@@ -237,3 +238,32 @@ def test_any_grid_text_plans_or_fails_with_a_piami_error(values, key):
         return
     assert specs and all(isinstance(s.config["n"], int) for s in specs)
     assert len({s.run_id for s in specs}) == len(specs)
+
+
+def test_editing_the_experiment_source_makes_the_next_sweep_recompute(tmp_path, monkeypatch):
+    """The cache knows the code: same config, edited module -> a new run, not the stored one."""
+    import importlib
+    import shutil
+    import sys
+
+    from piami.lab import registry
+
+    src = Path(__file__).with_name("toy_experiment.py")
+    mod_dir = tmp_path / "plugin"
+    mod_dir.mkdir()
+    target = mod_dir / "toy_edited_experiment.py"
+    shutil.copy(src, target)
+    text = target.read_text().replace('name="toy-runs"', 'name="toy-edited"')
+    target.write_text(text)
+    monkeypatch.syspath_prepend(str(mod_dir))
+    module = importlib.import_module("toy_edited_experiment")
+    monkeypatch.setitem(registry._REGISTRY, "toy-edited", module.EXPERIMENT)
+    out = tmp_path / "store"
+    first = sweep("toy-edited", seeds=2, out=out, workers=1, progress=False)
+    again = sweep("toy-edited", seeds=2, out=out, workers=1, progress=False)
+    assert (first.n_finished, again.n_cached) == (2, 2)
+    target.write_text(text + "\n# an edit: the code that runs is no longer the code that ran\n")
+    edited = sweep("toy-edited", seeds=2, out=out, workers=1, progress=False)
+    assert (edited.n_finished, edited.n_cached) == (2, 0)
+    assert set(edited.run_ids).isdisjoint(first.run_ids)
+    sys.modules.pop("toy_edited_experiment", None)

@@ -44,16 +44,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
     infos = [i for i in store.list(args.experiment) if args.status in (None, i.status)]
     vary = _varying([i.spec.config for i in infos])
     print(
-        f"{'run_id':<16}  {'experiment':<20} {'status':<8} {'seed':>4}  passed  " + " ".join(vary)
+        f"{'run_id':<16}  {'experiment':<20} {'status':<8} {'seed':>4}  verdict         "
+        + " ".join(vary)
     )
     for i in infos:
         passed = "-"
         if i.status == "finished":
-            passed = "yes" if store.result(i.spec.run_id).passed else "no"
+            passed = store.result(i.spec.run_id).verdict
         cfg = " ".join(f"{k}={json.dumps(i.spec.config.get(k))}" for k in vary)
         print(
             f"{i.spec.run_id:<16}  {i.spec.experiment:<20} {i.status:<8} {i.spec.seed:>4}  "
-            f"{passed:<6}  {cfg}"
+            f"{passed:<14}  {cfg}"
         )
     print(f"{len(infos)} runs in {store.root}")
     return 0
@@ -66,7 +67,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     rid = store.resolve(args.run_id)
     spec = store.spec(rid)
     status = store.status(rid)
-    print(f"run {rid}: {spec.experiment}, seed {spec.seed}, piami {spec.piami_version}, {status}")
+    print(
+        f"run {rid}: {spec.experiment}, seed {spec.seed}, piami {spec.piami_version}, "
+        f"code {spec.code or '?'}{f' ({spec.code_git})' if spec.code_git else ''}, {status}"
+    )
     print(f"folder: {store.path(rid).resolve()}")
     print("config: " + json.dumps(spec.config, indent=2))
     if status == "finished":

@@ -1,24 +1,33 @@
-"""Experiments: each pairs theory with measurement and returns a :class:`Result`.
+"""Experiments: each pairs theory with measurement and returns a :class:`~piami.lab.Result`.
 
-One module per experiment, each defining a frozen config dataclass, ``run(cfg, *, progress)`` and
-``EXPERIMENT = Experiment(...)``; modules are discovered automatically.
+One module (or subpackage) per experiment, each defining a frozen config dataclass and
+``EXPERIMENT = Experiment(...)``; modules are discovered automatically. The framework they are
+written against lives in :mod:`piami.lab`; its names are re-exported here for convenience.
 """
 
-from piami.experiments.config import apply_overrides, parse_overrides, parse_value
-from piami.experiments.registry import (
+from piami.lab import (
+    Comparison,
     Experiment,
+    Figure,
+    PlanOutcome,
+    Result,
+    SubRun,
+    apply_overrides,
     get_experiment,
     list_experiments,
+    parse_overrides,
+    parse_value,
     register,
     run_experiment,
 )
-from piami.experiments.result import Comparison, Figure, Result
 
 __all__ = [
     "Comparison",
     "Experiment",
     "Figure",
+    "PlanOutcome",
     "Result",
+    "SubRun",
     "apply_overrides",
     "get_experiment",
     "list_experiments",

@@ -25,10 +25,10 @@ from scipy.spatial import cKDTree
 
 from piami.experiments import _belief_measure as M
 from piami.experiments import belief_geometry as bg
-from piami.experiments.result import Comparison
 from piami.instruments.dimension import twonn_dimension
 from piami.instruments.probes import LinearProbe
 from piami.instruments.sae import SparseAutoencoder
+from piami.lab import Comparison
 from piami.processes import mess3
 from piami.theory.fractal import (
     belief_dynamics,

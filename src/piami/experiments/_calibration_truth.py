@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from scipy import stats
 
-from piami.experiments.result import Comparison
 from piami.instruments.dimension import mle_dimension, twonn_dimension
 from piami.instruments.geometry import cka
 from piami.instruments.sae import SparseAutoencoder, feature_recovery, make_superposition
@@ -21,6 +20,7 @@ from piami.instruments.weights import (
     effective_rank,
     recovered_features,
 )
+from piami.lab import Comparison
 from piami.models.bilinear import Bilinear, BilinearConfig, fit_bilinear
 from piami.theory.fractal import (
     belief_dynamics,

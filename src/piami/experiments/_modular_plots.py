@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from piami.experiments.result import Result
+from piami.lab import Result
 
 if TYPE_CHECKING:
     from piami.experiments.modular_addition import GrokkingRun

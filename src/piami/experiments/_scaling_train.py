@@ -20,8 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from piami.errors import PiamiValueError
-from piami.experiments.registry import Experiment
-from piami.experiments.result import Result
+from piami.lab import Experiment, Result
 from piami.models.device import limit_threads
 
 

@@ -43,8 +43,7 @@ import torch
 from piami.errors import PiamiValueError
 from piami.experiments import _belief_measure as M
 from piami.experiments import _belief_plots as plots
-from piami.experiments.registry import Experiment
-from piami.experiments.result import Comparison, Result
+from piami.lab import Comparison, Experiment, Result
 from piami.models import Transformer, TransformerConfig, limit_threads
 from piami.processes import from_spec
 from piami.train import TrainConfig, TrainHistory, train

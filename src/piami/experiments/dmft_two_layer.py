@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from piami.errors import PiamiValueError
-from piami.experiments.result import Comparison, Result
+from piami.lab import Comparison, Result
 from piami.models.device import resolve_device, resolve_dtype
 from piami.models.mlp import TwoLayerNet, few_threads
 from piami.processes.tasks import whitened_inputs
@@ -172,7 +172,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     return result
 
 
-from piami.experiments.registry import Experiment  # noqa: E402
+from piami.lab import Experiment  # noqa: E402
 
 EXPERIMENT = Experiment(
     name="dmft-two-layer",

@@ -32,8 +32,7 @@ from piami.errors import PiamiValueError
 from piami.experiments import _calibration_beliefs as CB
 from piami.experiments import _calibration_plots as plots
 from piami.experiments import _calibration_truth as truth
-from piami.experiments.registry import Experiment
-from piami.experiments.result import Result
+from piami.lab import Experiment, Result
 from piami.models.device import limit_threads
 
 

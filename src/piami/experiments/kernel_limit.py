@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from piami.errors import PiamiValueError
-from piami.experiments.result import Comparison, Result
+from piami.lab import Comparison, Result
 from piami.models.device import resolve_device, resolve_dtype
 from piami.models.mlp import MLP, few_threads
 from piami.theory.kernels import ACTIVATIONS, nngp_ntk
@@ -179,7 +179,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     return result
 
 
-from piami.experiments.registry import Experiment  # noqa: E402
+from piami.lab import Experiment  # noqa: E402
 
 EXPERIMENT = Experiment(
     name="kernel-limit",

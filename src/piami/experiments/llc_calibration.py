@@ -38,9 +38,8 @@ import numpy as np
 import torch
 
 from piami.errors import PiamiValueError
-from piami.experiments.registry import Experiment
-from piami.experiments.result import Comparison, Result
 from piami.instruments.learning_coefficient import LLCEstimator
+from piami.lab import Comparison, Experiment, Result
 from piami.theory.learning_coefficient import (
     deep_linear_rlct,
     normal_crossing_expectation,

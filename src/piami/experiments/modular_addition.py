@@ -44,9 +44,8 @@ import torch.nn.functional as F
 
 from piami.errors import DivergenceError, PiamiValueError
 from piami.experiments._modular_plots import figures as _figures
-from piami.experiments.registry import Experiment
-from piami.experiments.result import Comparison, Result
 from piami.instruments import fourier
+from piami.lab import Comparison, Experiment, Result
 from piami.models.device import limit_threads, resolve_device, resolve_dtype
 from piami.models.transformer import Transformer, TransformerConfig
 from piami.processes.modular import ModularAddition

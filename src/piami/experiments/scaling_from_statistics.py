@@ -27,8 +27,7 @@ import numpy as np
 
 from piami.errors import PiamiValueError
 from piami.experiments._scaling_train import POINT, corpus_tokens, split_three
-from piami.experiments.registry import Experiment, register
-from piami.experiments.result import Comparison, Result
+from piami.lab import Comparison, Experiment, Result, register
 
 register(POINT)  # the unit the sweep runs (discovered with this module)
 

@@ -72,7 +72,7 @@ from piami.experiments._staircase_net import (
     plateau_value,
     train,
 )
-from piami.experiments.result import Comparison, Result
+from piami.lab import Comparison, Result
 from piami.models.device import resolve_dtype
 from piami.models.mlp import few_threads
 from piami.processes.tasks import STAIRCASES, StaircaseTarget
@@ -358,7 +358,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     return result
 
 
-from piami.experiments.registry import Experiment  # noqa: E402
+from piami.lab import Experiment  # noqa: E402
 
 EXPERIMENT = Experiment(
     name="staircase",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from piami._io import atomic_write_bytes, atomic_write_json, atomic_write_text, to_jsonable
-from piami.experiments.result import Result
+from piami.lab import Result
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
@@ -23,7 +23,10 @@ figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#555;font-size:.9em}
 pre{background:#f8f8f8;padding:.8em;overflow-x:auto;font-size:.85em}
 .badge{display:inline-block;padding:.15em .6em;border-radius:1em;color:#fff}
-.badge.ok{background:#137333}.badge.bad{background:#c5221f}
+.badge.ok{background:#137333}.badge.bad{background:#c5221f}.badge.ni{background:#b06000}
+.ref{color:#5b2c91;font-weight:600}tr.k-refuted{background:#f6f0fb}
+.warn{background:#fff4e5;border-left:4px solid #b06000;padding:.4em .8em}
+td small{color:#666}
 """
 
 
@@ -48,54 +51,112 @@ def _flat_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, 
     return rows
 
 
+_VERDICT_CLASS = {"pass": "ok", "fail": "bad", "not identified": "ni"}
+_KIND_HELP = {
+    "prediction": "theory beside measurement",
+    "control": "a baseline or null that a broken system fails",
+    "sanity": "a check of the machinery",
+    "refuted": "a published prediction contradicted here: shown, not counted",
+}
+
+
+def _comparison_rows(result: Result) -> list[str]:
+    parts = [
+        "<table><tr><th>kind</th><th>quantity</th><th>predicted</th><th>measured</th>"
+        "<th>tolerance used</th><th>tolerance from</th><th>z</th><th>result</th><th>unit</th>"
+        "<th>reference</th><th>note</th></tr>"
+    ]
+    for c in result.comparisons:
+        cls, word = {
+            True: ("pass", "pass"),
+            False: ("fail", "FAIL"),
+            None: ("na", "not identified"),
+        }[c.passed]
+        if c.kind == "refuted":
+            cls, word = (
+                "ref",
+                {True: "agrees", False: "contradicted", None: "not identified"}[c.passed],
+            )
+        note = c.note
+        if c.passed is None and c.not_identified:
+            note = f"Not identified: {c.not_identified}. {note}".strip()
+        intervals = []
+        if c.measured_interval is not None:
+            intervals.append(
+                f"95% [{_fmt(c.measured_interval[0])}, {_fmt(c.measured_interval[1])}]"
+            )
+        meas = _fmt(c.measured) + (f"<br><small>{intervals[0]}</small>" if intervals else "")
+        pred = _fmt(c.predicted)
+        if c.predicted_interval is not None:
+            lo, hi = c.predicted_interval
+            pred += f"<br><small>95% [{_fmt(lo)}, {_fmt(hi)}]</small>"
+        z = "—" if c.z is None else f"{c.z:+.2f}"
+        parts.append(
+            f"<tr class='k-{c.kind}'><td title='{html.escape(_KIND_HELP[c.kind])}'>{c.kind}</td>"
+            f"<td>{html.escape(c.name)}</td><td class='num'>{pred}</td>"
+            f"<td class='num'>{meas}</td><td>{html.escape(c.describe_tolerance())}</td>"
+            f"<td>{html.escape(c.tolerance_source)}</td><td class='num'>{z}</td>"
+            f"<td class='{cls}'>{word}</td><td>{html.escape(c.unit)}</td>"
+            f"<td>{html.escape(c.reference)}</td><td>{html.escape(note)}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
 def render_html(result: Result) -> str:
     """The report of ``result`` as one HTML string with its figures embedded."""
-    n = len(result.comparisons)
-    ok = n - result.n_failed
+    verdict = result.verdict
     badge = (
-        f'<span class="badge {"ok" if result.passed else "bad"}">{ok}/{n} comparisons passed</span>'
+        f'<span class="badge {_VERDICT_CLASS[verdict]}">{html.escape(result.verdict_line())}</span>'
+    )
+    variant = html.escape(result.variant)
+    if result.overrides:
+        changed = ", ".join(f"{k}={to_jsonable(v)}" for k, v in sorted(result.overrides.items()))
+        variant += f" with {html.escape(changed)}"
+    code = html.escape(result.code or "?") + (
+        f" ({html.escape(result.code_git)})" if result.code_git else ""
     )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>piami · {html.escape(result.experiment)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(result.experiment)}</h1>",
-        f"<p class='sub'>piami {html.escape(result.piami_version)} · seed {result.seed} · "
-        f"{result.runtime_s:.1f} s · {badge}</p>",
+        f"<p class='sub'>piami {html.escape(result.piami_version)} · code {code} · seed "
+        f"{result.seed} · variant {variant} · {result.runtime_s:.1f} s</p>",
+        f"<p>{badge}</p>",
     ]
+    if result.variant == "quick":
+        parts.append(
+            "<p class='warn'>This is the <b>quick</b> variant: smaller systems and shorter runs, "
+            "with the tolerances listed below (each row's own); the full variant's bars are those "
+            "of the defaults.</p>"
+        )
     if result.description:
         parts.append(f"<p>{html.escape(result.description)}</p>")
+    parts.append("<h2>Theory beside measurement</h2>")
     parts.append(
-        "<h2>Theory beside measurement</h2><table><tr><th>quantity</th><th>predicted</th>"
-        "<th>measured</th><th>tolerance</th><th>result</th><th>unit</th><th>reference</th>"
-        "<th>note</th></tr>"
+        "<p class='sub'>A run passes when it decides at least one prediction and every "
+        "prediction, control and sanity row passes; refuted rows are findings, not counted; "
+        "not identified means the data could not decide the row.</p>"
     )
-    for c in result.comparisons:
-        cls, word = {True: ("pass", "pass"), False: ("fail", "FAIL"), None: ("na", "not made")}[
-            c.passed
-        ]
-        tol = f"±{c.tolerance:g}{' (relative)' if c.relative else ''}"
-        if c.sense == "at_least":
-            tol = f"≥ predicted − {c.tolerance:g}{' (rel.)' if c.relative else ''}"
-        elif c.sense == "at_most":
-            tol = f"≤ predicted + {c.tolerance:g}{' (rel.)' if c.relative else ''}"
+    parts.extend(_comparison_rows(result))
+    if result.runs:
+        r = result.runs
         parts.append(
-            f"<tr><td>{html.escape(c.name)}</td><td class='num'>{_fmt(c.predicted)}</td>"
-            f"<td class='num'>{_fmt(c.measured)}</td><td>{html.escape(tol)}</td>"
-            f"<td class='{cls}'>{word}</td><td>{html.escape(c.unit)}</td>"
-            f"<td>{html.escape(c.reference)}</td><td>{html.escape(c.note)}</td></tr>"
+            f"<p>Sub-runs: {r.get('planned', 0)} planned, {r.get('cached', 0)} reused, "
+            f"{r.get('computed', 0)} computed, {r.get('failed', 0)} failed.</p>"
         )
-    parts.append("</table>")
     for fig in result.figures:
         b64 = base64.b64encode(fig.png).decode("ascii")
         parts.append(
             f"<figure><img alt='{html.escape(fig.name)}' src='data:image/png;base64,{b64}'>"
             f"<figcaption><b>{html.escape(fig.name)}</b>. {html.escape(fig.caption)}</figcaption></figure>"
         )
-    if result.metrics:
-        parts.append("<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>")
-        for k, v in _flat_metrics(result.metrics):
-            parts.append(f"<tr><td>{html.escape(k)}</td><td class='num'>{_fmt(v)}</td></tr>")
-        parts.append("</table>")
+    for title, table in (("Metrics", result.metrics), ("Timing (wall clock)", result.timing)):
+        if table:
+            parts.append(f"<h2>{title}</h2><table><tr><th>metric</th><th>value</th></tr>")
+            for k, v in _flat_metrics(table):
+                parts.append(f"<tr><td>{html.escape(k)}</td><td class='num'>{_fmt(v)}</td></tr>")
+            parts.append("</table>")
     cfg = json.dumps(to_jsonable(result.config), indent=2)
     parts.append(f"<h2>Config</h2><pre>{html.escape(cfg)}</pre></body></html>")
     return "\n".join(parts)

@@ -1,8 +1,9 @@
 """Runs and sweeps: many experiment runs, each done once, stored by what it is, resumable.
 
 A **run** is one registered experiment executed with one full config. Its folder in a **store** is
-named by a hash of the experiment name, the config (seed included) and the piami version, so the same
-run always lands in the same place: a run whose ``result.json`` exists is never redone, a sweep
+named by a hash of the experiment name, the config (seed included) and the fingerprint of the code
+that runs it (:func:`piami.lab.code_fingerprint`), so the same run always lands in the same place,
+and a run of edited code never reuses an older result: a run whose ``result.json`` exists is never redone, a sweep
 killed at any moment is resumed by running it again, and two sweeps that share runs share their
 results. Files are written to a temporary name and renamed; ``result.json`` is written last.
 
@@ -43,10 +44,23 @@ Command line::
 
 Bad input (unknown experiment or key, a grid value of the wrong type, an unreachable Ray address)
 raises a one-line :class:`~piami.errors.PiamiError` before any run starts.
+
+An experiment made of many sub-runs (a plan, :mod:`piami.lab.plan`) executes them through
+:func:`plan_runner`: the same store, pool and Ray backends.
 """
 
+from piami.runs.plans import plan_runner, run_plan
 from piami.runs.store import RunInfo, RunSpec, RunStore, run_id
-from piami.runs.sweep import DEFAULT_STORE, RunOutcome, SweepResult, parse_grid, plan, sweep
+from piami.runs.sweep import (
+    DEFAULT_STORE,
+    RunOutcome,
+    SweepResult,
+    execute,
+    parse_grid,
+    plan,
+    specs_for,
+    sweep,
+)
 from piami.runs.table import load
 
 __all__ = [
@@ -56,9 +70,13 @@ __all__ = [
     "RunSpec",
     "RunStore",
     "SweepResult",
+    "execute",
     "load",
     "parse_grid",
     "plan",
+    "plan_runner",
     "run_id",
+    "run_plan",
+    "specs_for",
     "sweep",
 ]

@@ -52,7 +52,7 @@ def make_task(spec: Any, *, threads: int | None) -> dict[str, Any]:
         "experiment": spec.experiment,
         "module": spec.module,
         "config": spec.config,
-        "piami_version": spec.piami_version,
+        "code": spec.code,
         "threads": threads,
     }
 
@@ -84,7 +84,7 @@ def _find_experiment(name: str, module: str) -> Any:
     Importing just the experiment's module (rather than discovering every experiment of piami)
     keeps a worker's start-up to what the run needs; discovery is the fallback.
     """
-    from piami.experiments.registry import Experiment, get_experiment
+    from piami.lab.registry import Experiment, get_experiment
 
     if module and module != "__main__":
         try:
@@ -100,12 +100,13 @@ def _find_experiment(name: str, module: str) -> Any:
 def execute_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run one task (from :func:`make_task`) and return its outcome; never raises.
 
-    The config is rebuilt from its dict and re-hashed: a worker whose piami version or experiment
-    definition differs from the sweep's gives a different id, and the run fails loudly instead of
-    storing a result under the wrong name.
+    The config is rebuilt from its dict and re-hashed with the worker's own code fingerprint: a
+    worker whose code (piami, the experiment's module, or the numerical libraries) differs from the
+    sweep's gives a different id, and the run fails loudly instead of storing a result under the
+    wrong name.
     """
-    from piami import __version__
-    from piami.experiments.config import config_from_dict, config_to_dict
+    from piami.lab.config import config_from_dict, config_to_dict
+    from piami.lab.fingerprint import code_fingerprint
     from piami.runs.store import error_record, run_id
 
     where = {"host": socket.gethostname(), "pid": os.getpid()}
@@ -114,12 +115,14 @@ def execute_task(task: dict[str, Any]) -> dict[str, Any]:
         exp = _find_experiment(task["experiment"], task.get("module", ""))
         _set_threads(task.get("threads"))
         cfg = config_from_dict(exp.config_cls, task["config"])
-        rid = run_id(exp.name, config_to_dict(cfg), __version__)
+        code = code_fingerprint([exp.module])
+        rid = run_id(exp.name, config_to_dict(cfg), code)
         if rid != task["run_id"]:
             raise PiamiValueError(
                 f"worker {where['host']}:{where['pid']} computes run id {rid} for run "
-                f"{task['run_id']} (its piami is {__version__}, the sweep's "
-                f"{task['piami_version']}); install the same piami and experiments on every worker"
+                f"{task['run_id']} (its code fingerprint is {code}, the sweep's "
+                f"{task.get('code')}); install the same piami, experiments and numerical "
+                "libraries on every worker"
             )
         result = exp(cfg, progress=False)
     except Exception as exc:

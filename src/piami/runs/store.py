@@ -1,13 +1,16 @@
 """The run store: one folder per run, named by a hash of everything that determines the run.
 
-A *run* is one experiment executed with one config. Its identity is the SHA-256 of the canonical
-JSON of ``{experiment, config, seed, piami_version}`` (keys sorted, tuples as lists); the first 16
-hex digits name its folder under the store's root::
+A *run* is one experiment executed with one config by one version of the code. Its identity is the
+SHA-256 of the canonical JSON of ``{experiment, config, seed, code}`` (keys sorted, tuples as
+lists), ``code`` being the fingerprint of the sources that run it
+(:func:`piami.lab.fingerprint.code_fingerprint`): editing an experiment, or any part of piami it
+may call, makes new runs instead of reusing results of older code. The first 16 hex digits name
+its folder under the store's root::
 
     ROOT/
       .sweep.lock          held (flock) by the one sweep writing to this store
       3fa2.../             one run
-        spec.json          what the run is: experiment, config, seed, piami version, id
+        spec.json          what the run is: experiment, config, seed, code fingerprint, id
         result.json        written LAST by :func:`piami.report.save_result`: its presence = finished
         report.html, *.png
         error.json         only while the run's last attempt failed: type, message, traceback
@@ -30,7 +33,7 @@ from typing import Any, Literal
 
 from piami._io import atomic_write_json, to_jsonable
 from piami.errors import PiamiFileError, PiamiKeyError, PiamiValueError
-from piami.experiments.result import Result
+from piami.lab.result import Result
 
 Status = Literal["finished", "failed", "pending"]
 
@@ -38,20 +41,23 @@ Status = Literal["finished", "failed", "pending"]
 ID_LENGTH = 16
 
 
-def run_id(experiment: str, config: dict[str, Any], piami_version: str) -> str:
-    """The id of a run: a hash of its experiment name, full config (seed included) and version.
+def run_id(experiment: str, config: dict[str, Any], code: str) -> str:
+    """The id of a run: a hash of its experiment name, full config (seed included) and code.
 
     Args:
         experiment: registered experiment name.
         config: the full config as a plain dict (``dataclasses.asdict``); must hold ``seed``.
-        piami_version: the version of piami that runs it (a new version makes new runs).
+        code: the fingerprint of the code that runs it (:func:`piami.lab.code_fingerprint`);
+            other code makes other runs.
 
     Returns:
         ``ID_LENGTH`` lowercase hex digits.
 
     Example:
-        >>> run_id("toy", {"seed": 0, "n": 3}, "0.1.0") == run_id("toy", {"n": 3, "seed": 0}, "0.1.0")
+        >>> run_id("toy", {"seed": 0, "n": 3}, "ab12") == run_id("toy", {"n": 3, "seed": 0}, "ab12")
         True
+        >>> run_id("toy", {"seed": 0}, "ab12") == run_id("toy", {"seed": 0}, "ab13")
+        False
     """
     if "seed" not in config:
         raise PiamiValueError(f"run_id: the config of {experiment!r} has no 'seed' field")
@@ -59,7 +65,7 @@ def run_id(experiment: str, config: dict[str, Any], piami_version: str) -> str:
         "experiment": experiment,
         "config": to_jsonable(config),
         "seed": to_jsonable(config["seed"]),
-        "piami_version": piami_version,
+        "code": code,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LENGTH]
@@ -74,7 +80,9 @@ class RunSpec:
         experiment: registered experiment name.
         config: the full config as a plain dict (JSON types).
         seed: the config's seed.
-        piami_version: version that planned the run (part of the id).
+        code: fingerprint of the code that planned the run (part of the id).
+        piami_version: version that planned the run (for a reader; not part of the id).
+        code_git: ``git describe --dirty`` of the planning tree (for a reader; not hashed).
         module: module defining the experiment, imported by workers that do not know the name.
     """
 
@@ -82,7 +90,9 @@ class RunSpec:
     experiment: str
     config: dict[str, Any]
     seed: int
-    piami_version: str
+    code: str
+    piami_version: str = ""
+    code_git: str = ""
     module: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,18 +101,24 @@ class RunSpec:
             "experiment": self.experiment,
             "config": self.config,
             "seed": self.seed,
+            "code": self.code,
             "piami_version": self.piami_version,
+            "code_git": self.code_git,
             "module": self.module,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        if not isinstance(d, dict) or not isinstance(d.get("config"), dict):
+            raise TypeError(f"a run spec is a JSON object with a config object, got {d!r:.80}")
         return cls(
             run_id=str(d["run_id"]),
             experiment=str(d["experiment"]),
             config=dict(d["config"]),
             seed=int(d["seed"]),
-            piami_version=str(d["piami_version"]),
+            code=str(d.get("code", "")),
+            piami_version=str(d.get("piami_version", "")),
+            code_git=str(d.get("code_git", "")),
             module=str(d.get("module", "")),
         )
 

@@ -87,9 +87,7 @@ def plan(
     Raises:
         PiamiKeyError: unknown experiment or key. PiamiTypeError / PiamiValueError: a bad value.
     """
-    from piami import __version__
-    from piami.experiments import get_experiment
-    from piami.experiments.config import config_to_dict
+    from piami.lab import get_experiment
 
     exp = get_experiment(experiment)
     grid = {k: list(v) for k, v in (grid or {}).items()}
@@ -101,29 +99,44 @@ def plan(
         raise PiamiValueError("give seeds either as --seeds or as --grid seed=..., not both")
     base = dict(base_overrides or {})
     keys = list(grid)
-    specs: list[RunSpec] = []
-    seen: set[str] = set()
+    configs = []
     for values in itertools.product(*(grid[k] for k in keys)):
         point = {**base, **dict(zip(keys, values, strict=True))}
         for seed in seed_list if seed_list is not None else [None]:
             overrides = point if seed is None else {**point, "seed": seed}
-            cfg = exp.make_config(overrides, quick=quick)
-            cfg_dict = config_to_dict(cfg)
-            rid = run_id(exp.name, cfg_dict, __version__)
-            if rid in seen:  # e.g. "1" and "1.0" for a float field
-                continue
-            seen.add(rid)
-            specs.append(
-                RunSpec(
-                    run_id=rid,
-                    experiment=exp.name,
-                    config=cfg_dict,
-                    seed=int(cfg.seed),
-                    piami_version=__version__,
-                    module=getattr(exp.run, "__module__", "") or "",
-                )
-            )
+            configs.append(exp.make_config(overrides, quick=quick))
+    specs: list[RunSpec] = []
+    seen: set[str] = set()
+    for spec in specs_for(exp, configs):
+        if spec.run_id not in seen:  # e.g. "1" and "1.0" for a float field
+            seen.add(spec.run_id)
+            specs.append(spec)
     return specs
+
+
+def specs_for(exp: Any, configs: Sequence[Any]) -> list[RunSpec]:
+    """The :class:`RunSpec` of each config of experiment ``exp``, ids hashing the code that runs."""
+    from piami import __version__
+    from piami.lab.config import config_to_dict
+    from piami.lab.fingerprint import code_fingerprint, git_describe
+
+    code, described = code_fingerprint([exp.module]), git_describe()
+    out = []
+    for cfg in configs:
+        cfg_dict = config_to_dict(cfg)
+        out.append(
+            RunSpec(
+                run_id=run_id(exp.name, cfg_dict, code),
+                experiment=exp.name,
+                config=cfg_dict,
+                seed=int(cfg.seed),
+                code=code,
+                piami_version=__version__,
+                code_git=described,
+                module=exp.module,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,6 +290,46 @@ def sweep(
         if address:
             probe_address(address)  # a wrong address fails now, in one line, not after planning
     store = RunStore(out if out is not None else DEFAULT_STORE)
+    outcomes, name, n_slots = execute(
+        specs,
+        store,
+        backend=backend,
+        workers=workers,
+        address=address,
+        retries=retries,
+        rerun_failed=rerun_failed,
+        progress=progress,
+        ray_host=ray_host,
+        cpus_per_run=cpus_per_run,
+        label=f"sweep {experiment}",
+    )
+    return SweepResult(
+        out=store.root,
+        runs=[outcomes[s.run_id] for s in specs],
+        wall_s=time.perf_counter() - t0,
+        backend=name,
+        workers=n_slots,
+    )
+
+
+def execute(
+    specs: Sequence[RunSpec],
+    store: RunStore,
+    *,
+    backend: Backend = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    retries: int = 1,
+    rerun_failed: bool = True,
+    progress: bool = True,
+    ray_host: str = "127.0.0.1",
+    cpus_per_run: int = 1,
+    label: str = "runs",
+) -> tuple[dict[str, RunOutcome], str, int]:
+    """Run the specs whose result is missing from ``store``; reuse the others.
+
+    Holds the store's lock throughout. Returns ``(outcomes by run id, executor name, slots)``.
+    """
     with StoreLock(store.root):
         store.remove_stale_temporaries()
         for spec in specs:
@@ -290,21 +343,15 @@ def sweep(
             elif status == "failed" and not rerun_failed:
                 err = (store.error(s.run_id) or {}).get("message", "")
                 outcomes[s.run_id] = RunOutcome(spec=s, status="failed", error=err)
-            else:
+            elif s.run_id not in {t.run_id for t in todo}:
                 todo.append(s)
         name, n_slots = "none", 0
         if todo:
             executor = _make_executor(backend, workers, address, ray_host, cpus_per_run)
             name = type(executor).__name__.removesuffix("Executor").lower()
             n_slots = executor.slots
-            _drive(executor, store, todo, outcomes, len(specs), retries, progress, experiment)
-    return SweepResult(
-        out=store.root,
-        runs=[outcomes[s.run_id] for s in specs],
-        wall_s=time.perf_counter() - t0,
-        backend=name,
-        workers=n_slots,
-    )
+            _drive(executor, store, todo, outcomes, len(specs), retries, progress, label)
+    return outcomes, name, n_slots
 
 
 def _drive(
@@ -315,7 +362,7 @@ def _drive(
     total: int,
     retries: int,
     progress: bool,
-    experiment: str,
+    label: str,
 ) -> None:
     from tqdm.auto import tqdm
 
@@ -326,9 +373,7 @@ def _drive(
     attempts: dict[str, list[dict]] = {s.run_id: [] for s in todo}
     inflight: dict[Any, RunSpec] = {}
     counts = {"finished": total - len(todo), "failed": 0}
-    bar = tqdm(
-        total=total, initial=counts["finished"], desc=f"sweep {experiment}", disable=not progress
-    )
+    bar = tqdm(total=total, initial=counts["finished"], desc=label, disable=not progress)
 
     def show(advance: int = 0) -> None:
         bar.set_postfix_str(

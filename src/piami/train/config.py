@@ -29,7 +29,7 @@ class TrainConfig:
     schedule: Literal["cosine", "constant"] = "cosine"  # shape after the warm-up
     min_lr_frac: float = 0.0  # the cosine ends at min_lr_frac * lr
     grad_clip: float | None = 1.0  # largest global gradient norm; None: no clipping
-    time_budget_s: float | None = None  # wall-time budget: shortens the schedule, then stops
+    time_budget_s: float | None = None  # wall-time cap: stops at a step (schedule unchanged)
     eval_every: int = 0  # held-out loss every so many steps (0: at checkpoints and the end only)
     early_stopping_patience: int | None = None  # stop after this many evaluations without gain
     min_delta: float = 0.0  # smallest decrease of the held-out loss that counts as a gain (nats)
@@ -139,6 +139,7 @@ class TrainHistory:
     best_step: int | None = None  # step of the lowest held-out loss
     best_eval_loss: float | None = None  # the lowest held-out loss
     stopped_early: bool = False  # stopped by early stopping or the time budget
+    stop_reason: str = ""  # "", "early stopping" or "time budget"
     checkpoints: list[int] = field(default_factory=list)  # steps with a checkpoint on disk
 
     def record(
@@ -192,6 +193,7 @@ class TrainHistory:
         else:
             self.best_step = self.best_eval_loss = None
         self.stopped_early = False
+        self.stop_reason = ""
         return self
 
     def to_dict(self) -> dict[str, Any]:

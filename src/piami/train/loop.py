@@ -14,10 +14,11 @@ language model on a batch of sequences ``(batch, seq_len)``: inputs ``tokens[:, 
 over the predicted positions, nats) and each step records the gap ``loss - optimal_loss``.
 
 The learning rate rises linearly over ``warmup_frac`` of the schedule, then follows a cosine to
-``min_lr_frac * lr`` (Loshchilov & Hutter 2017). The schedule's progress is
-``max(step / n_steps, elapsed / time_budget_s)``, so a wall-time budget (when set) shortens the
-schedule instead of cutting it off at a high learning rate; with the budget unset (or not binding)
-the run is deterministic: same seed, same numbers.
+``min_lr_frac * lr`` (Loshchilov & Hutter 2017); the schedule's progress is ``step / n_steps``,
+never the wall clock, so the same seed gives the same weights on an idle or a loaded machine. A
+wall-time cap (``time_budget_s``, unset by default) only *stops* training at the step where it runs
+out; that step is recorded (``hist.stop_reason == "time budget"``, ``hist.step[-1]``), so whoever
+reads the result knows the schedule was cut and where.
 
 Checkpoints go to ``out_dir/checkpoints/step_<8-digit step>/`` at log-spaced steps (and the last step);
 each holds the weights, the optimizer state and the sampler state, so ``train`` called again with the
@@ -296,11 +297,7 @@ def train(
     with limit_threads(cfg.n_threads):
         while st["step"] < cfg.n_steps and not stop:
             step = st["step"] + 1
-            elapsed = time.perf_counter() - t_start
-            frac = step / cfg.n_steps
-            if cfg.time_budget_s is not None:
-                frac = max(frac, elapsed / cfg.time_budget_s)
-            lr = cfg.lr * lr_factor(min(frac, 1.0), cfg)
+            lr = cfg.lr * lr_factor(step / cfg.n_steps, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
             batch = batches.next()
@@ -327,9 +324,15 @@ def train(
             bar.update(1)
             if progress:
                 bar.set_postfix(hist.postfix(), refresh=False)
+            if out_of_time and not stop:
+                hist.stop_reason = "time budget"
+            elif stop:
+                hist.stop_reason = "early stopping"
             stop = stop or out_of_time
     bar.close()
     hist.stopped_early = st["step"] < cfg.n_steps
+    if hist.stopped_early and not hist.stop_reason:  # a resumed run that had already stopped
+        hist.stop_reason = "early stopping" if pat is not None else "time budget"
     if best_state is not None and cfg.early_stopping_patience is not None:
         model.load_state_dict(best_state)
     if run_dir is not None:
