@@ -266,3 +266,15 @@ def test_every_experiment_module_loads():
     assert {"belief-geometry", "llc-calibration", "instrument-calibration"} <= set(
         list_experiments()
     )
+
+
+def test_binomial_interval_is_clopper_pearson():
+    from scipy.stats import binomtest
+
+    from piami.lab import binomial_interval
+
+    for k, n in ((0, 5), (3, 5), (5, 5), (7, 20)):
+        ci = binomtest(k, n).proportion_ci(method="exact")
+        assert binomial_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    with pytest.raises(PiamiValueError):
+        binomial_interval(6, 5)

@@ -9,13 +9,15 @@ own against it (and make them visible to ``piami`` through ``$PIAMI_PLUGINS``):
 - :class:`Result`: the rows, metrics and figures of one run, and its verdict;
 - :class:`Experiment` and the registry; :func:`apply_overrides` for ``--set key=value``;
 - :class:`SubRun`, :class:`PlanOutcome`: experiments made of many runs declare them;
-- :func:`code_fingerprint`: what a stored result must match to be reused.
+- :func:`code_fingerprint`: what a stored result must match to be reused;
+- :func:`binomial_interval`: the exact interval of a rate over seeds.
 """
 
 from piami.lab.comparison import COUNTED_KINDS, KINDS, TOLERANCE_SOURCES, Comparison
 from piami.lab.config import apply_overrides, config_to_dict, parse_overrides, parse_value
 from piami.lab.fingerprint import code_fingerprint, git_describe
 from piami.lab.plan import PlanOutcome, SubRun, run_plan_inprocess
+from piami.lab.rates import binomial_interval
 from piami.lab.registry import (
     Experiment,
     get_experiment,
@@ -36,6 +38,7 @@ __all__ = [
     "Result",
     "SubRun",
     "apply_overrides",
+    "binomial_interval",
     "code_fingerprint",
     "config_to_dict",
     "get_experiment",
