@@ -15,7 +15,7 @@ import sys
 from piami.errors import PiamiError
 
 # Subcommand modules, in the order ``piami --help`` lists them. Add a module here to add a command.
-COMMANDS = ("experiments", "process", "stats", "sweep", "runs")
+COMMANDS = ("experiments", "certify", "process", "stats", "sweep", "runs")
 
 
 class _Parser(argparse.ArgumentParser):
