@@ -37,7 +37,9 @@ def test_certify_records_a_failing_run_instead_of_dropping_it(tmp_path, monkeypa
     toy = registry.get_experiment(EXP)
     broken = replace(toy, name="toy-broken", quick={"fail": True})
     monkeypatch.setitem(registry._REGISTRY, "toy-broken", broken)
-    cert = certify(out=tmp_path, seeds=2, quick=True, only=["toy-broken"], workers=1, progress=False)
+    cert = certify(
+        out=tmp_path, seeds=2, quick=True, only=["toy-broken"], workers=1, progress=False
+    )
     assert cert.results["toy-broken"] == [] and set(cert.failures["toy-broken"]) == {0, 1}
     assert "toy failure" in (tmp_path / "index.html").read_text()
 

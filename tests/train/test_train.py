@@ -181,7 +181,7 @@ def test_checkpoints_refuse_foreign_classes_and_missing_files(tmp_path):
     info = json.loads((path / "config.json").read_text())
     info["model_class"] = "os:system"
     (path / "config.json").write_text(json.dumps(info))
-    with pytest.raises(PiamiValueError, match="only piami's own classes"):
+    with pytest.raises(PiamiValueError, match="piami rebuilds only"):
         load_checkpoint(path)
     load_checkpoint(path, model=make())  # weights alone still load into a model you build
     with pytest.raises(PiamiFileError):
@@ -230,3 +230,83 @@ def test_bad_train_configs_raise(field, value):
         return
     with pytest.raises(PiamiError):
         TrainConfig(**{field: value})
+
+
+def _crafted(tmp_path, name, **changes):
+    """A valid checkpoint whose config.json is then changed (or replaced by raw bytes)."""
+    path = save_checkpoint(make(), tmp_path / name)
+    if "raw" in changes:
+        (path / "config.json").write_bytes(changes["raw"])
+        return path
+    info = json.loads((path / "config.json").read_text())
+    info.update(changes)
+    (path / "config.json").write_text(json.dumps(info))
+    return path
+
+
+def test_a_crafted_checkpoint_imports_nothing(tmp_path, monkeypatch):
+    """model_class is looked up in a registry; no string from a file reaches import_module."""
+    import builtins
+    import importlib
+
+    imported = []
+    real_import_module, real_import = importlib.import_module, builtins.__import__
+
+    def spy_import_module(name, *a, **k):
+        imported.append(name)
+        return real_import_module(name, *a, **k)
+
+    def spy_import(name, *a, **k):
+        if name.startswith("piami.cli") or name in ("os", "subprocess"):
+            imported.append(name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", spy_import_module)
+    monkeypatch.setattr(builtins, "__import__", spy_import)
+    for cls in ("piami.cli.__main__:main", "piami.cli:main", "os:system", "", 7, None):
+        path = _crafted(tmp_path, f"ck{len(imported)}_{abs(hash(str(cls)))}", model_class=cls)
+        with pytest.raises(PiamiError):
+            load_checkpoint(path)
+    assert imported == []
+
+
+def test_a_crafted_checkpoint_cannot_allocate_past_the_limit(tmp_path, monkeypatch):
+    """A config asking for 10^9-wide layers is refused before any real tensor is allocated."""
+    huge = {**json.loads((save_checkpoint(make(), tmp_path / "m") / "config.json").read_text())}
+    cfg = dict(huge["model_config"], d_model=10**9, d_mlp=10**9)
+    path = _crafted(tmp_path, "huge", model_config=cfg)
+    with pytest.raises(PiamiValueError, match="over the limit"):
+        load_checkpoint(path)
+    monkeypatch.setenv("PIAMI_MEMORY_LIMIT_GB", "1e12")  # within the limit: the shapes refuse it
+    with pytest.raises(PiamiValueError, match="does not fit"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"raw": b"[1, 2, 3]"},
+        {"raw": b"null"},
+        {"raw": b"\xff\xfe not utf-8"},
+        {"raw": b'{"model_class": "piami.models.transformer:Transformer", "x": Infinity}'},
+        {"raw": b""},
+        {"model_config": [1, 2]},
+        {"model_config": {"n_layers": "two"}},
+        {"model_config": {"no_such_field": 1}},
+        {"metadata": "not a dict"},
+    ],
+    ids=["list", "null", "not-utf8", "infinity", "empty", "config-list", "config-type",
+         "config-key", "metadata"],
+)  # fmt: skip
+def test_damaged_checkpoint_configs_raise_piami_errors(tmp_path, changes):
+    path = _crafted(tmp_path, "ck", **changes)
+    with pytest.raises(PiamiError):
+        load_checkpoint(path)
+
+
+def test_a_folder_where_the_config_belongs_is_a_piami_error(tmp_path):
+    path = save_checkpoint(make(), tmp_path / "ck")
+    (path / "config.json").unlink()
+    (path / "config.json").mkdir()
+    with pytest.raises(PiamiFileError, match="folder"):
+        load_checkpoint(path)

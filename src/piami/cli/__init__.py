@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from piami.errors import PiamiError
 
@@ -40,27 +41,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Distinct warnings as one line each, numpy's numerical ones said as a user can act on them."""
+    lines: list[str] = []
+    for w in caught:
+        text = str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
+        if issubclass(w.category, RuntimeWarning) and (
+            "divide by zero" in text or "invalid value" in text or "overflow" in text
+        ):
+            text = (
+                f"a numerical step met {text.split(' encountered')[0]} "
+                "(inputs too small or degenerate?); results holding nan or inf are not identified"
+            )
+        line = f"piami: warning: {text}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``piami`` script; returns the exit status."""
+    """Entry point of the ``piami`` script; returns the exit status.
+
+    Warnings raised while a command runs are collected: on bad input only the one error line is
+    printed; after a command that succeeded, each distinct warning is printed as one line.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except PiamiError as exc:
-        print(f"piami: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("piami: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `piami process mess3 | head`: the reader left; that is not an error
-        import os
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # once per place: a loop cannot flood the list
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        try:
+            status = int(args.func(args) or 0)
+        except PiamiError as exc:
+            print(f"piami: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("piami: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # `piami process mess3 | head`: the reader left: not an error
+            import os
 
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+    for line in _warning_lines(caught):
+        print(line, file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
+from piami._io import ensure_writable_dir, remove_stale_temporaries
 from piami.experiments import get_experiment, list_experiments, parse_overrides
 
 
@@ -62,6 +63,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         parse_overrides(args.overrides), quick=args.quick
     )  # errors before any work
     out = Path(args.out) if args.out else Path("out") / re.sub(r"[^A-Za-z0-9_.-]", "_", exp.name)
+    ensure_writable_dir(out, what="--out")  # before the compute, not after
+    remove_stale_temporaries(out)  # what an interrupted run into this folder left
+    if args.store:
+        ensure_writable_dir(args.store, what="--store")
     runner = None
     if exp.plan is not None:
         from piami.runs import plan_runner

@@ -47,16 +47,22 @@ def cmd_ls(args: argparse.Namespace) -> int:
         f"{'run_id':<16}  {'experiment':<20} {'status':<8} {'seed':>4}  verdict         "
         + " ".join(vary)
     )
+    damaged = store.damaged()
     for i in infos:
         passed = "-"
         if i.status == "finished":
-            passed = store.result(i.spec.run_id).verdict
+            try:
+                passed = store.result(i.spec.run_id).verdict
+            except PiamiFileError as exc:
+                passed, damaged[i.spec.run_id] = "DAMAGED", str(exc)
         cfg = " ".join(f"{k}={json.dumps(i.spec.config.get(k))}" for k in vary)
         print(
             f"{i.spec.run_id:<16}  {i.spec.experiment:<20} {i.status:<8} {i.spec.seed:>4}  "
             f"{passed:<14}  {cfg}"
         )
     print(f"{len(infos)} runs in {store.root}")
+    for name, why in sorted(damaged.items()):
+        print(f"damaged {name}: {why}")
     return 0
 
 

@@ -9,6 +9,7 @@ expected type and the value that came.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -101,14 +102,19 @@ def parse_value(text: str | Any, tp: Any, *, key: str = "value") -> Any:
     if tp is float:
         if isinstance(text, bool):
             raise PiamiTypeError(f"{key}: expected a number, got {text!r}")
+        value = None
         if isinstance(text, (int, float)):
-            return float(text)
-        if isinstance(text, str):
+            value = float(text)
+        elif isinstance(text, str):
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
                 pass
-        raise PiamiTypeError(f"{key}: expected a number, got {text!r}")
+        if value is None:
+            raise PiamiTypeError(f"{key}: expected a number, got {text!r}")
+        if math.isnan(value):  # NaN passes every `<` check a config makes and fails much later
+            raise PiamiValueError(f"{key}: expected a number, got NaN")
+        return value
     if tp is str:
         if isinstance(text, str):
             return text
@@ -118,6 +124,24 @@ def parse_value(text: str | Any, tp: Any, *, key: str = "value") -> Any:
     raise PiamiTypeError(
         f"{key}: fields of type {_type_name(tp)} cannot be set from the command line"
     )
+
+
+#: Seeds are non-negative integers below 2**63 (what numpy and torch generators accept).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: Any, *, key: str = "seed") -> int:
+    """``seed`` as an int in ``[0, 2**63)``, or a :class:`PiamiValueError` saying what came.
+
+    Example:
+        >>> check_seed(3)
+        3
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise PiamiTypeError(f"{key} must be a non-negative integer, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise PiamiValueError(f"{key} must be an integer in [0, 2**63), got {seed}")
+    return seed
 
 
 def parse_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, str]:
@@ -145,6 +169,8 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
             f"valid keys: {', '.join(fields)}"
         )
     values = {k: parse_value(v, fields[k], key=k) for k, v in overrides.items()}
+    if "seed" in values:
+        check_seed(values["seed"])
     try:
         return dataclasses.replace(cfg, **values)
     except TypeError as exc:
@@ -164,4 +190,7 @@ def config_from_dict(cfg_cls: type, d: dict[str, Any]) -> Any:
         raise PiamiKeyError(
             f"unknown keys {unknown} for {cfg_cls.__name__}; valid: {', '.join(fields)}"
         )
-    return cfg_cls(**{k: parse_value(v, fields[k], key=k) for k, v in d.items()})
+    values = {k: parse_value(v, fields[k], key=k) for k, v in d.items()}
+    if "seed" in values:
+        check_seed(values["seed"])
+    return cfg_cls(**values)

@@ -17,7 +17,6 @@ comparison contract (:mod:`piami.lab.comparison`):
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -189,15 +188,18 @@ class Result:
     @classmethod
     def load(cls, path: str | Path) -> Result:
         """Read a ``result.json`` (or the folder holding one); figures are not reloaded."""
+        from piami._io import read_json
+
         path = Path(path)
         if path.is_dir():
             path = path / "result.json"
-        if not path.is_file():
+        if not path.exists():
             raise PiamiFileError(f"no result at {path}: expected a result.json written by piami")
+        data = read_json(path, what="result.json")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise PiamiFileError(f"{path} is not a piami result.json ({exc})") from exc
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PiamiFileError(f"{path} is not a piami result.json ({exc!r:.200})") from exc
 
     def summary(self) -> str:
         """A plain-text table of the comparisons, kinds and verdict."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from piami._limits import check_memory
 from piami.errors import PiamiTypeError, PiamiValueError
 from piami.processes.hmm import HiddenMarkovModel
 
@@ -138,6 +139,12 @@ def random_hmm(
             f"random_hmm: rng must be a numpy Generator (np.random.default_rng(seed)); got {rng!r}"
         )
     c = _prob("random_hmm", "concentration", concentration, 0.0, math.inf, open_lo=True)
+    # the Dirichlet draw, its normalized copy and T: three float64 arrays of S * X * S entries
+    check_memory(
+        3 * 8 * float(n_states) ** 2 * n_symbols,
+        f"random_hmm(n_states={n_states}, n_symbols={n_symbols})",
+        fix="use fewer states or symbols",
+    )
     flat = rng.dirichlet(np.full(n_symbols * n_states, c), size=n_states)  # (S, X*S)
     flat = np.maximum(flat, 1e-12)
     flat /= flat.sum(axis=1, keepdims=True)

@@ -110,6 +110,13 @@ def from_spec(spec: Any) -> GeneralizedHiddenMarkovModel:
         ):
             raise PiamiValueError(f"process spec {spec!r}: no * or ** arguments")
         args = [_literal(a, spec) for a in node.args]
+        names = [k.arg for k in node.keywords]
+        repeated = sorted({k for k in names if names.count(k) > 1})
+        if repeated:
+            raise PiamiValueError(
+                f"process spec {spec!r}: parameter {repeated[0]!r} given more than once; give "
+                "each parameter once"
+            )
         kwargs = {k.arg: _literal(k.value, spec) for k in node.keywords}
     else:
         raise PiamiValueError(

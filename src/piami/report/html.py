@@ -163,17 +163,19 @@ def render_html(result: Result) -> str:
 
 
 def save_result(result: Result, out_dir: str | Path) -> Path:
-    """Write ``result.json``, one PNG per figure and ``report.html`` into ``out_dir``, atomically.
+    """Write one PNG per figure, ``result.json`` and ``report.html`` into ``out_dir``, atomically.
 
-    ``result.json`` is written last, so its presence marks a complete run.
+    Order matters to a reader who finds the folder after a kill: an older ``report.html`` is
+    removed first, the figures are written, then ``result.json`` (its presence marks a complete
+    run), and the report last. So a report never stands beside a result it does not describe.
 
     Returns:
         The path of ``report.html``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "report.html").unlink(missing_ok=True)
     for fig in result.figures:
         atomic_write_bytes(out / f"{fig.name}.png", fig.png)
-    report = atomic_write_text(out / "report.html", render_html(result))
     atomic_write_json(out / "result.json", result.to_dict())
-    return report
+    return atomic_write_text(out / "report.html", render_html(result))

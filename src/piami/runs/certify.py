@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from piami._io import ensure_writable_dir
 from piami.errors import PiamiKeyError, PiamiValueError
 from piami.lab import Result, get_experiment, list_experiments
 from piami.runs.plans import plan_runner
@@ -93,7 +94,7 @@ def certify(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100:
         raise PiamiValueError(f"seeds must be an integer in [1, 100], got {seeds!r}")
     t0 = time.perf_counter()
-    root = Path(out)
+    root = ensure_writable_dir(out, what="--out")
     store = RunStore(root / "runs")
     exps = _experiments(only)
     variant = "quick" if quick else "full"

@@ -11,8 +11,9 @@ its folder under the store's root::
       .sweep.lock          held (flock) by the one sweep writing to this store
       3fa2.../             one run
         spec.json          what the run is: experiment, config, seed, code fingerprint, id
-        result.json        written LAST by :func:`piami.report.save_result`: its presence = finished
-        report.html, *.png
+        *.png              figures, written first by :func:`piami.report.save_result`
+        result.json        then the result: its presence = finished
+        report.html        then the report (an older one is removed before the figures)
         error.json         only while the run's last attempt failed: type, message, traceback
 
 Every file is written to a temporary name and renamed (:mod:`piami._io`), so a process killed at
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from piami._io import atomic_write_json, to_jsonable
+from piami._io import atomic_write_json, read_json, to_jsonable
 from piami.errors import PiamiFileError, PiamiKeyError, PiamiValueError
 from piami.lab.result import Result
 
@@ -167,8 +168,14 @@ class RunStore:
 
     # -- state --------------------------------------------------------------------------------
     def is_finished(self, rid: str) -> bool:
-        """Whether run ``rid`` has a result.json (written last, so the run is complete)."""
-        return (self.path(rid) / "result.json").is_file()
+        """Whether run ``rid`` has a readable result.json (its presence marks a complete run)."""
+        if not (self.path(rid) / "result.json").is_file():
+            return False
+        try:
+            self.result(rid)
+        except PiamiFileError:
+            return False
+        return True
 
     def status(self, rid: str) -> Status:
         d = self.path(rid)
@@ -182,8 +189,14 @@ class RunStore:
     def write_spec(self, spec: RunSpec) -> None:
         """Record what run ``spec.run_id`` is (kept when it exists: the id fixes the content)."""
         p = self.path(spec.run_id) / "spec.json"
-        if not p.is_file():
-            atomic_write_json(p, spec.to_dict())
+        if p.is_dir():
+            raise PiamiFileError(f"{p} is a folder where the run's spec.json belongs; remove it")
+        try:
+            if self.spec(spec.run_id).run_id == spec.run_id:
+                return
+        except PiamiFileError:  # missing or damaged: (re)write it
+            pass
+        atomic_write_json(p, spec.to_dict())
 
     def write_result(self, rid: str, result: Result) -> None:
         """Save the run's result (figures, report, then result.json) and drop any error.json."""
@@ -227,32 +240,53 @@ class RunStore:
 
     def spec(self, rid: str) -> RunSpec:
         p = self.path(rid) / "spec.json"
+        if not p.exists():
+            raise PiamiFileError(f"no run {rid!r} in {self.root} (no {p})")
+        data = read_json(p, what="run spec")
         try:
-            return RunSpec.from_dict(json.loads(p.read_text()))
-        except FileNotFoundError as exc:
-            raise PiamiFileError(f"no run {rid!r} in {self.root} (no {p})") from exc
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise PiamiFileError(f"{p} is not a piami run spec ({exc})") from exc
+            return RunSpec.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PiamiFileError(f"{p} is not a piami run spec ({exc!r:.200})") from exc
 
     def error(self, rid: str) -> dict | None:
+        """The run's error record, or None when it has none (a damaged one raises)."""
         p = self.path(rid) / "error.json"
-        if not p.is_file():
+        if not p.exists():
             return None
-        return json.loads(p.read_text())
+        data = read_json(p, what="run error record")
+        return {k: v if isinstance(v, (int, str, list)) else str(v) for k, v in data.items()}
 
     def result(self, rid: str) -> Result:
         return Result.load(self.path(rid))
 
     def list(self, experiment: str | None = None) -> list[RunInfo]:
-        """Every run of the store (those of ``experiment`` only, when given), sorted by id."""
+        """Every readable run of the store (of ``experiment`` only, when given), sorted by id.
+
+        A run whose ``spec.json`` is damaged is left out here and named by :meth:`damaged`.
+        """
         out = []
         for d in self._run_dirs():
-            if not (d / "spec.json").is_file():
+            if not (d / "spec.json").exists():
                 continue
-            spec = self.spec(d.name)
+            try:
+                spec = self.spec(d.name)
+            except PiamiFileError:
+                continue
             if experiment is not None and spec.experiment != experiment:
                 continue
             out.append(RunInfo(spec=spec, status=self.status(d.name), path=d))
+        return out
+
+    def damaged(self) -> dict[str, str]:
+        """Run folders whose ``spec.json`` cannot be read: folder name -> what is wrong."""
+        out = {}
+        for d in self._run_dirs():
+            if not (d / "spec.json").exists():
+                continue
+            try:
+                self.spec(d.name)
+            except PiamiFileError as exc:
+                out[d.name] = str(exc)
         return out
 
     def resolve(self, prefix: str) -> str:

@@ -13,6 +13,7 @@ more times; then its ``error.json`` is written and the sweep goes on with the ot
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from piami._io import ensure_writable_dir
+from piami._limits import MAX_RUNS, check_count
 from piami.errors import PiamiTypeError, PiamiValueError
+from piami.lab.config import check_seed
 from piami.runs.store import RunSpec, RunStore, StoreLock, run_id
 
 Backend = Literal["local", "ray"]
@@ -60,10 +64,13 @@ def _seed_list(seeds: int | Sequence[int] | None) -> list[int] | None:
     if isinstance(seeds, int):
         if seeds < 1:
             raise PiamiValueError(f"seeds must be >= 1 (seeds=N runs seeds 0..N-1), got {seeds}")
+        check_count(seeds, MAX_RUNS, "seeds", fix="run fewer seeds")
         return list(range(seeds))
     out = list(seeds)
     if not out or any(isinstance(s, bool) or not isinstance(s, int) for s in out):
         raise PiamiTypeError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    for s in out:
+        check_seed(s)
     return out
 
 
@@ -99,6 +106,8 @@ def plan(
         raise PiamiValueError("give seeds either as --seeds or as --grid seed=..., not both")
     base = dict(base_overrides or {})
     keys = list(grid)
+    n_runs = math.prod(len(v) for v in grid.values()) * len(seed_list or [None])
+    check_count(n_runs, MAX_RUNS, "runs in this sweep", fix="sweep a smaller grid or fewer seeds")
     configs = []
     for values in itertools.product(*(grid[k] for k in keys)):
         point = {**base, **dict(zip(keys, values, strict=True))}
@@ -289,7 +298,7 @@ def sweep(
         _import_ray()  # not installed: say so now
         if address:
             probe_address(address)  # a wrong address fails now, in one line, not after planning
-    store = RunStore(out if out is not None else DEFAULT_STORE)
+    store = RunStore(ensure_writable_dir(out if out is not None else DEFAULT_STORE, what="--out"))
     outcomes, name, n_slots = execute(
         specs,
         store,
@@ -338,6 +347,8 @@ def execute(
         outcomes: dict[str, RunOutcome] = {}
         for s in specs:
             status = store.status(s.run_id)
+            if status == "finished" and not store.is_finished(s.run_id):
+                status = "pending"  # a damaged result.json is redone, not trusted
             if status == "finished":
                 outcomes[s.run_id] = RunOutcome(spec=s, status="cached")
             elif status == "failed" and not rerun_failed:

@@ -9,11 +9,15 @@ A checkpoint is a folder::
         config.json            {"model_class", "model_config", "metadata", "optimizer", ...}
 
 ``config.json`` is written last, so a folder without it is an interrupted write and is ignored by
-:func:`list_checkpoints`. The model class is named in ``config.json`` as ``module:Class`` and is
-only imported from inside the ``piami`` package; any model whose ``cfg`` attribute is a dataclass
-with a ``from_dict`` (or plain fields) and whose ``__init__`` takes ``(cfg, *, device, dtype)`` can be
-saved and rebuilt. For a model of your own, pass it to :func:`load_checkpoint` as ``model=`` and only
-its weights are loaded.
+:func:`list_checkpoints`.
+
+A checkpoint folder is untrusted input. ``config.json`` names the model class as ``module:Class``;
+that string is looked up in :data:`MODEL_CLASSES`, an explicit registry of piami's own models
+(nothing is imported by name from a file). The model is first built on PyTorch's ``meta`` device,
+which allocates nothing: its size is checked against the memory limit
+(:func:`piami._limits.check_memory`) and its parameter shapes against the safetensors header
+before any real tensor exists. For a model of your own, pass it to :func:`load_checkpoint` as
+``model=`` and only its weights are loaded (their shapes checked first, too).
 
 Example:
     >>> import tempfile, torch
@@ -28,10 +32,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import json
+import inspect
 import re
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,12 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from piami._io import atomic_write_bytes, atomic_write_json
+from piami._io import atomic_write_bytes, atomic_write_json, read_json
+from piami._limits import check_memory
 from piami.errors import PiamiFileError, PiamiTypeError, PiamiValueError
-from piami.models.device import resolve_device
+from piami.models.bilinear import Bilinear
+from piami.models.device import resolve_device, resolve_dtype
+from piami.models.transformer import Transformer
 
 _STEP_DIR = re.compile(r"^step_(\d{8,})$")
 
@@ -147,51 +152,97 @@ def save_checkpoint(
 
 
 def read_checkpoint_info(path_dir: str | Path) -> dict[str, Any]:
-    """The parsed ``config.json`` of a checkpoint folder."""
+    """The parsed ``config.json`` of a checkpoint folder (a JSON object, or a PiamiFileError)."""
     path = Path(path_dir) / "config.json"
-    if not path.is_file():
+    if not path.exists():
         raise PiamiFileError(
             f"no checkpoint at {Path(path_dir)}: expected a folder with config.json and "
             "model.safetensors written by piami.train.save_checkpoint"
         )
+    info = read_json(path, what="checkpoint config.json")
+    for key, kind in (("model_class", str), ("model_config", dict), ("metadata", dict)):
+        if key in info and not isinstance(info[key], kind):
+            raise PiamiFileError(
+                f"{path}: {key} must be a JSON {kind.__name__}, got {type(info[key]).__name__}"
+            )
+    return info
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+#: The model classes a checkpoint may name (``module:Class`` -> class), and nothing else.
+MODEL_CLASSES: dict[str, type] = {_class_name(c): c for c in (Transformer, Bilinear)}
+
+
+def _header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors header, without reading the tensors."""
+    from safetensors import safe_open
+
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PiamiFileError(f"{path} is not valid JSON ({exc})") from exc
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except FileNotFoundError as exc:
+        raise PiamiFileError(f"checkpoint weights {path} are missing") from exc
+    except Exception as exc:  # safetensors raises its own error types on a forged header
+        raise PiamiFileError(f"{path} is not a readable safetensors file ({exc})") from exc
 
 
-def _build_model(info: dict[str, Any], device: str | torch.device, dtype: Any) -> nn.Module:
-    cls_path = info.get("model_class", "")
-    mod_name, _, cls_name = cls_path.partition(":")
-    if not (mod_name == "piami" or mod_name.startswith("piami.")) or not cls_name:
+def _check_fits(model: nn.Module, shapes: dict[str, tuple[int, ...]], where: Path) -> None:
+    target = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing, unexpected = sorted(set(target) - set(shapes)), sorted(set(shapes) - set(target))
+    bad_shape = sorted(k for k in set(shapes) & set(target) if shapes[k] != target[k])
+    if missing or unexpected or bad_shape:
         raise PiamiValueError(
-            f"checkpoint names model class {cls_path!r}; only piami's own classes are rebuilt. "
-            "Build your model yourself and pass it as load_checkpoint(path, model=your_model)"
+            f"checkpoint {where} does not fit the model: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, shape mismatch {bad_shape[:5]}"
         )
-    try:
-        cls = getattr(importlib.import_module(mod_name), cls_name)
-    except (ImportError, AttributeError) as exc:
-        raise PiamiValueError(f"model class {cls_path!r} not found in this piami ({exc})") from exc
+
+
+def _build_model(
+    info: dict[str, Any],
+    device: torch.device,
+    dtype: Any,
+    shapes: dict[str, tuple[int, ...]],
+    where: Path,
+) -> nn.Module:
+    cls_path = info.get("model_class", "")
+    registry = MODEL_CLASSES
+    if not isinstance(cls_path, str) or cls_path not in registry:
+        raise PiamiValueError(
+            f"checkpoint names model class {cls_path[:120]!r}; piami rebuilds only "
+            f"{', '.join(registry)}. Build your model yourself and pass it as "
+            "load_checkpoint(path, model=your_model)"
+        )
+    cls = registry[cls_path]
     cfg_dict = info.get("model_config")
     if cfg_dict is None:
         raise PiamiFileError(f"checkpoint of {cls_path} has no model_config; pass model=")
-    cfg_cls = getattr(cls, "config_class", None)
-    if cfg_cls is None:  # else the annotation of __init__'s ``cfg`` argument
-        try:
-            cfg_cls = typing.get_type_hints(cls.__init__)["cfg"]
-        except (KeyError, NameError) as exc:
-            raise PiamiValueError(
-                f"cannot tell the config class of {cls_path}: give it a config_class attribute"
-            ) from exc
-    fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
+    cfg_cls = cls.config_class
+    fields = {f.name for f in dataclasses.fields(cfg_cls)}
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_dict.items()}
-    unknown = sorted(set(kwargs) - set(fields))
+    unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise PiamiFileError(f"checkpoint config has keys {unknown} unknown to {cfg_cls.__name__}")
-    cfg = cfg_cls(**kwargs)
-    kw: dict[str, Any] = {"device": device}
-    if dtype is not None:
-        kw["dtype"] = dtype
+    try:
+        cfg = cfg_cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise PiamiFileError(
+            f"{where}: model_config is not a valid {cfg_cls.__name__} ({exc})"
+        ) from exc
+    dt = resolve_dtype(dtype if dtype is not None else "float32")
+    kw: dict[str, Any] = {"device": "meta", "dtype": dt}
+    if "generator" in inspect.signature(cls.__init__).parameters:
+        kw["generator"] = torch.Generator()
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        skeleton = cls(cfg, **kw)
+    n_bytes = sum(p.numel() for p in skeleton.state_dict().values()) * dt.itemsize
+    check_memory(
+        n_bytes, f"the model of checkpoint {where}", fix="it is not a checkpoint to load here"
+    )
+    _check_fits(skeleton, shapes, where)
+    kw["device"] = device
     return cls(cfg, **kw)
 
 
@@ -218,18 +269,13 @@ def load_checkpoint(
     path = Path(path_dir)
     info = read_checkpoint_info(path)
     dev = resolve_device(device)
+    weights = path / "model.safetensors"
+    shapes = _header_shapes(weights)  # before anything is allocated
     if model is None:
-        model = _build_model(info, dev, dtype)
-    state = _read_tensors(path / "model.safetensors")
-    target = model.state_dict()
-    missing, unexpected = sorted(set(target) - set(state)), sorted(set(state) - set(target))
-    bad_shape = [k for k in set(state) & set(target) if state[k].shape != target[k].shape]
-    if missing or unexpected or bad_shape:
-        raise PiamiValueError(
-            f"checkpoint {path} does not fit the model: missing {missing}, unexpected {unexpected}, "
-            f"shape mismatch {sorted(bad_shape)}"
-        )
-    model.load_state_dict(state)
+        model = _build_model(info, dev, dtype, shapes, path)
+    else:
+        _check_fits(model, shapes, path)
+    model.load_state_dict(_read_tensors(weights))
     if optimizer is not None:
         if "optimizer" not in info:
             raise PiamiFileError(f"checkpoint {path} holds no optimizer state")
@@ -262,6 +308,7 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 __all__ = [
+    "MODEL_CLASSES",
     "checkpoint_dir",
     "list_checkpoints",
     "load_checkpoint",
