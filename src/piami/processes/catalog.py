@@ -116,6 +116,12 @@ def even_process(p: float = 0.5) -> HiddenMarkovModel:
     return _build(T, "even_process", f"even_process(p={p!r})")
 
 
+#: Largest random HMM the catalog draws: its exact quantities cost O(states^3) per call.
+MAX_RANDOM_STATES = 1024
+#: Largest alphabet of a random HMM.
+MAX_RANDOM_SYMBOLS = 4096
+
+
 def random_hmm(
     n_states: int, n_symbols: int, *, rng: np.random.Generator, concentration: float = 1.0
 ) -> HiddenMarkovModel:
@@ -139,6 +145,12 @@ def random_hmm(
             f"random_hmm: rng must be a numpy Generator (np.random.default_rng(seed)); got {rng!r}"
         )
     c = _prob("random_hmm", "concentration", concentration, 0.0, math.inf, open_lo=True)
+    if n_states > MAX_RANDOM_STATES or n_symbols > MAX_RANDOM_SYMBOLS:
+        raise PiamiValueError(
+            f"random_hmm: at most {MAX_RANDOM_STATES} states and {MAX_RANDOM_SYMBOLS} symbols "
+            f"(the exact theory costs O(states^3) per call), got {n_states} and {n_symbols}; "
+            "for a larger process build T yourself and call HiddenMarkovModel(T)"
+        )
     # the Dirichlet draw, its normalized copy and T: three float64 arrays of S * X * S entries
     check_memory(
         3 * 8 * float(n_states) ** 2 * n_symbols,
