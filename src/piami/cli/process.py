@@ -9,6 +9,10 @@ import numpy as np
 from piami.errors import DivergentQuantityError, PiamiValueError
 
 
+#: Most belief updates (chains x steps) of the entropy-rate average the command will run.
+MAX_BELIEF_UPDATES = 10**8
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "process",
@@ -40,6 +44,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     if args.chains < 2 or args.steps < 1:
         raise PiamiValueError(
             f"need --chains >= 2 and --steps >= 1; got {args.chains}, {args.steps}"
+        )
+    if args.chains * args.steps > MAX_BELIEF_UPDATES:
+        raise PiamiValueError(
+            f"--chains x --steps = {args.chains * args.steps:,} belief updates is over the limit "
+            f"of {MAX_BELIEF_UPDATES:,} (about a minute of work); lower one of them"
         )
     proc = from_spec(args.spec)
     print(f"{proc.spec}")
