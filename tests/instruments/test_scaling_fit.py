@@ -7,7 +7,14 @@ import pytest
 
 from piami.errors import PiamiError, PiamiTypeError, PiamiValueError
 from piami.instruments.entropy import EntropyProfile
-from piami.instruments.exponents import fit_beta, fit_gamma, predict_alpha_d
+from piami.instruments.exponents import (
+    calibrate_beta_on_rhm,
+    fit_beta,
+    fit_gamma,
+    fit_gamma_from_losses,
+    predict_alpha_d,
+    resolvable_lag,
+)
 from piami.instruments.scaling import PowerLawFit
 from piami.instruments.statistics import CorrelationProfile
 
@@ -131,3 +138,64 @@ def test_fit_gamma_and_alpha_d():
         fit_gamma(_ent_profile(h, sparse))
     with pytest.raises(PiamiValueError):
         fit_gamma(_ent_profile(h), estimator="best")
+
+
+def test_fit_gamma_from_losses_recovers_law_and_respects_n_max():
+    """L_n = H_inf + A n^-gamma on n <= n_max; beyond n_max a plateau that must not be fitted."""
+    n = np.arange(1, 33, dtype=float)
+    loss = 1.2 + 1.5 * n**-0.45
+    loss[n > 12] = loss[n == 12][0]  # the model resolves no more than 12 tokens
+    g = fit_gamma_from_losses(n, loss, n_max=12, rng=np.random.default_rng(0), n_boot=30)
+    assert (g.value, g.offset, g.amplitude) == pytest.approx((0.45, 1.2, 1.5), rel=1e-4)
+    assert g.x.max() == 12 and not g.offset_at_bound
+    flat = fit_gamma_from_losses(n, loss, rng=np.random.default_rng(0), n_boot=0)
+    assert abs(flat.value - 0.45) > 0.05  # the plateau biases a fit over all n
+    with pytest.raises(PiamiValueError, match="needs 4"):
+        fit_gamma_from_losses(n, loss, n_max=3)
+    with pytest.raises(PiamiValueError):
+        fit_gamma_from_losses(n, loss[:-1])
+
+
+def test_fit_gamma_from_losses_flags_h_inf_on_its_bound():
+    """A loss that stops falling after a few tokens (an undertrained model) has H_inf = min L_n."""
+    n = np.arange(1.0, 9.0)
+    loss = np.array([3.0, 2.5, 2.42, 2.41, 2.40, 2.41, 2.42, 2.41])
+    g = fit_gamma_from_losses(n, loss, rng=np.random.default_rng(0), n_boot=0)
+    assert g.offset_at_bound and g.offset == pytest.approx(2.4)
+
+
+def test_resolvable_lag_rescales_the_floor_to_p_tokens():
+    """The floor falls as N^-1/2: fewer tokens resolve fewer lags, and n* stops at the first gap."""
+    lags = np.array([1, 2, 4, 8, 16, 32])
+    s = 0.1 * lags.astype(float) ** -1.0
+    prof = CorrelationProfile(
+        lags=lags,
+        top_sv=s,
+        frobenius=s,
+        floor_top_sv=np.full(6, 1e-3),
+        floor_frobenius=np.full(6, 1e-3),
+        n_pairs=np.full(6, 10**6),
+        n_vocab=4,
+        floor_method="shuffle",
+    )
+    # 3 x floor = 3e-3 at 1e6 tokens: 0.1/n > 3e-3 up to n = 32 (3.1e-3)
+    assert resolvable_lag(prof, 1e6) == 32
+    # at 1e4 tokens the floor is 10x higher: 0.1/n > 3e-2 up to n = 2
+    assert resolvable_lag(prof, 1e4) == 2
+    assert resolvable_lag(prof, 1.0) == 0
+    gap = CorrelationProfile(**{**vars(prof), "top_sv": np.where(lags == 4, 1e-6, s)})
+    assert resolvable_lag(gap, 1e6) == 2  # the run above the floor ends at the first gap
+    with pytest.raises(PiamiValueError):
+        resolvable_lag(prof, 0)
+    with pytest.raises(PiamiTypeError):
+        resolvable_lag("profile", 1e6)
+
+
+def test_calibrate_beta_on_rhm_matches_exact_correlations():
+    """Sampled beta of an RHM within 10% of the slope of its exact correlations (same lags)."""
+    from piami.processes.rhm import RandomHierarchyModel
+
+    rhm = RandomHierarchyModel(v=16, n_classes=16, m=2, s=2, L=6, rng=np.random.default_rng(0))
+    fit, exact = calibrate_beta_on_rhm(rhm, 20_000, n_boot=20, rng=np.random.default_rng(1))
+    assert fit.x.size >= 3 and fit.x[0] == 1
+    assert fit.value == pytest.approx(exact, rel=0.1)

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--include-sparse",
         action="store_true",
-        help="fit gamma also on orders whose n-gram counts are flagged too sparse (flagged in output)",
+        help="fit gamma also on orders whose n-gram counts are flagged too sparse (flagged in "
+        "output)",
     )
     p.add_argument("--n-seqs", type=int, default=100_000, help="sequences sampled from a process")
     p.add_argument("--seq-len", type=int, default=1024, help="sequence length for a process spec")
@@ -162,6 +163,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     a, ci = stats["alpha_d"], stats["alpha_d_ci"]
     if math.isfinite(a):
         print(f"alpha_D = gamma/(2 beta)  {a:.3f}  95% CI [{ci[0]:.3f}, {ci[1]:.3f}]")
+        if not isinstance(g, str) and (g.offset_at_bound or g.at_bound):
+            print(
+                "  NOT IDENTIFIED: the gamma fit ends on a bound (H_inf or gamma); the n-gram "
+                "orders counted do not show where H_n levels off. `piami run "
+                "scaling-from-statistics` reads gamma off a trained model's n-gram losses instead"
+            )
     else:
         print("alpha_D = gamma/(2 beta)  not available (an exponent is missing)")
     print(

@@ -1,16 +1,21 @@
-"""Figures of the data statistics and the learning curves (used by the experiment and ``piami stats``)."""
+"""Figures of the data statistics and the learning curves (experiment and ``piami stats``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def plot_correlations(corr, beta=None, *, title: str = ""):
-    """``||C(n)||`` against ``n`` (log-log) with the noise floor and the fitted power law."""
+def plot_correlations(corr, beta=None, *, shuffled=None, title: str = ""):
+    """``||C(n)||`` against ``n`` (log-log) with the noise floor and the fitted power law.
+
+    ``shuffled``: the profile of the same tokens in permuted order (a control), drawn in grey.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     ax.loglog(corr.lags, corr.top_sv, "o-", label="top singular value")
+    if shuffled is not None:
+        ax.loglog(shuffled.lags, shuffled.top_sv, "x-", color="0.6", label="permuted tokens")
     ax.loglog(corr.lags, corr.frobenius, "s-", ms=3, alpha=0.6, label="Frobenius")
     ax.loglog(corr.lags, corr.floor_top_sv, "k--", lw=1, label=f"noise floor ({corr.floor_method})")
     ax.loglog(corr.lags, corr.floor_frobenius, "k:", lw=1)
@@ -31,8 +36,15 @@ def plot_correlations(corr, beta=None, *, title: str = ""):
     return fig
 
 
-def plot_entropies(ent, gamma=None, *, title: str = ""):
-    """``H_n`` (nats) by the three estimators, sparse orders marked, and the fitted law."""
+def plot_entropies(ent, gamma=None, *, model=None, model_gamma=None, title: str = ""):
+    """``H_n`` (nats) by the three estimators, sparse orders marked, and the fitted laws.
+
+    Args:
+        ent: an :class:`~piami.instruments.entropy.EntropyProfile` (n-gram counts).
+        gamma: the fit on the counts (an ExponentFit), or an error message.
+        model: ``(n, L_n, P)``: a trained model's test loss at each context length.
+        model_gamma: the fit of ``L_n`` (an ExponentFit), or an error message.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
@@ -40,16 +52,20 @@ def plot_entropies(ent, gamma=None, *, title: str = ""):
         ax.plot(ent.n, ent.get(name), mark + "-", ms=4, label=name)
     if ent.sparse.any():
         ax.axvspan(ent.n[ent.sparse].min() - 0.5, ent.n.max() + 0.5, color="0.9", label="sparse")
-    if gamma is not None and hasattr(gamma, "value"):
-        xs = np.linspace(gamma.x.min(), gamma.x.max(), 50)
-        ax.plot(
-            xs,
-            gamma.offset + gamma.amplitude * xs**-gamma.value,
-            "r-",
-            lw=2,
-            alpha=0.7,
-            label=f"fit gamma={gamma.value:.2f}, H_inf={gamma.offset:.2f}",
-        )
+    for fit, style, what in ((gamma, "r-", "counts"), (model_gamma, "m-", "model")):
+        if fit is not None and hasattr(fit, "value"):
+            xs = np.linspace(fit.x.min(), fit.x.max(), 50)
+            ax.plot(
+                xs,
+                fit.offset + fit.amplitude * xs**-fit.value,
+                style,
+                lw=2,
+                alpha=0.7,
+                label=f"{what}: gamma={fit.value:.2f}, H_inf={fit.offset:.2f}",
+            )
+    if model is not None:
+        n, loss, P = model
+        ax.plot(n, loss, "s", ms=3, color="k", alpha=0.6, label=f"model L_n at P={int(P)}")
     ax.set_xlabel("context length n")
     ax.set_ylabel("H_n (nats)")
     ax.set_title(title or "conditional entropies")
@@ -64,7 +80,7 @@ def plot_learning_curve(P, loss, fit=None, *, h_inf=None, predicted_alpha=None):
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     P = np.asarray(P, float)
     loss = np.asarray(loss, float)
-    ax.semilogx(P, loss, "o", label="test loss (early-stopped)")
+    ax.semilogx(P, loss, "o", label="test loss, context >= n_ctx/2 (early-stopped)")
     xs = np.geomspace(P.min(), P.max(), 60)
     if fit is not None:
         ax.semilogx(
@@ -85,7 +101,7 @@ def plot_learning_curve(P, loss, fit=None, *, h_inf=None, predicted_alpha=None):
                 label=f"predicted {predicted_alpha:.3f}",
             )
     if h_inf is not None and np.isfinite(h_inf):
-        ax.axhline(h_inf, color="k", lw=0.8, ls=":", label=f"H_inf from n-grams {h_inf:.2f}")
+        ax.axhline(h_inf, color="k", lw=0.8, ls=":", label=f"H_inf {h_inf:.2f}")
     ax.set_xlabel("training tokens P")
     ax.set_ylabel("test loss (nats/token)")
     ax.legend(fontsize=7)

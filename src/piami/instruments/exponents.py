@@ -5,6 +5,19 @@ Cagnetta, Raventos, Ganguli and Wyart (2026): ``||C(n)|| ~ n**(-beta)`` and
 (:mod:`piami.theory.scaling`). The fits use :class:`~piami.instruments.scaling.PowerLawFit`;
 intervals are bootstrap percentiles, and ``alpha_D``'s interval pairs the bootstrap draws of the two
 exponents.
+
+``H_n`` has two estimators here:
+
+* from n-gram counts (:func:`fit_gamma`, on an :class:`EntropyProfile`): exact in the limit of
+  many tokens, but a corpus of ``N`` tokens only resolves orders whose ``V**n`` cells are not
+  sparse, a handful for characters, too few to see where ``H_n`` levels off;
+* from a trained model (:func:`fit_gamma_from_losses`), with the n-gram losses that Cagnetta et
+  al. work with: the test loss at context ``n`` of the model trained on the most data,
+  ``L_n(P_max)``, an upper bound on ``H_n`` (a cross-entropy) that the theory puts at ``H_n`` for
+  every ``n`` the model resolves, ``n <= n*(P_max)`` (:func:`resolvable_lag`), and flat beyond.
+
+:func:`calibrate_beta_on_rhm` measures ``beta`` on a Random Hierarchy Model, whose correlations
+are known exactly, with the same estimator.
 """
 
 from __future__ import annotations
@@ -16,7 +29,7 @@ import numpy as np
 from piami.errors import PiamiTypeError, PiamiValueError
 from piami.instruments.entropy import EntropyProfile
 from piami.instruments.scaling import PowerLawFit, _interval
-from piami.instruments.statistics import CorrelationProfile
+from piami.instruments.statistics import CorrelationProfile, lagged_correlations
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +162,106 @@ def fit_gamma(
     )
 
 
+def fit_gamma_from_losses(
+    n: object,
+    loss: object,
+    *,
+    n_max: int | None = None,
+    n_boot: int = 200,
+    ci: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> ExponentFit:
+    """``gamma`` and ``H_inf`` from a model's test loss at each context length, ``L_n``.
+
+    The n-gram loss ``L_n`` (Cagnetta, Raventos, Ganguli and Wyart 2026, eq. 2: the test loss
+    with ``n`` tokens of context) of the model trained on the most data stands in for ``H_n``: a
+    cross-entropy bounds ``H_n`` from above and, in their theory, reaches it for the context
+    lengths the model resolves. The law ``L_n = H_inf + A n**(-gamma)`` is fitted on
+    ``1 <= n <= n_max``, with ``H_inf`` in ``[0, min L_n]``.
+
+    Args:
+        n: context lengths (ints >= 1), e.g. ``1..n_ctx``.
+        loss: ``L_n`` (nats) at those lengths.
+        n_max: largest context length fitted, e.g. :func:`resolvable_lag` at the model's ``P``
+            (beyond it the theory has the loss flat at ``H_{n*}``, not ``H_n``).
+        n_boot, ci, rng: bootstrap settings.
+    """
+    x = np.asarray(n, dtype=np.float64)
+    y = np.asarray(loss, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise PiamiValueError(f"n and loss must be 1-D of equal length, got {x.shape}, {y.shape}")
+    keep = (x >= 1) & np.isfinite(y)
+    if n_max is not None:
+        keep &= x <= n_max
+    if keep.sum() < 4:
+        raise PiamiValueError(
+            f"only {int(keep.sum())} context lengths in [1, {n_max}] to fit L_n = H_inf + A "
+            "n**(-gamma); a fit with offset needs 4. Use a longer context or a larger P_max"
+        )
+    x, y = x[keep], y[keep]
+    fit = PowerLawFit(offset=True, n_boot=n_boot, ci=ci, offset_bounds=(0.0, float(y.min()))).fit(
+        x, y, rng=rng
+    )
+    return ExponentFit(
+        value=fit.alpha_,
+        ci=fit.ci_["alpha"],
+        x=x,
+        y=y,
+        amplitude=fit.A_,
+        offset=fit.E_,
+        offset_ci=fit.ci_["E"],
+        boot=fit.boot_[:, 2],
+        at_bound=fit.at_bound_,
+        offset_at_bound=fit.offset_at_bound_,
+    )
+
+
+def resolvable_lag(
+    profile: CorrelationProfile, n_tokens: float, *, factor: float = 3.0, norm: str = "top_sv"
+) -> int:
+    """Largest lag resolvable from ``n_tokens`` tokens: ``n*(P)`` of Cagnetta et al. (2026, eq. 4).
+
+    The noise floor of ``||C(n)||`` falls as ``N**(-1/2)`` with the number ``N`` of pairs, so the
+    floor measured on ``profile.n_pairs`` pairs is rescaled to ``n_tokens``; ``n*`` is the last lag
+    of the run, from the first measured lag on, that stays above ``factor`` times that floor
+    (0 when the first lag is already below it).
+    """
+    if not isinstance(profile, CorrelationProfile):
+        raise PiamiTypeError(f"resolvable_lag takes a CorrelationProfile, got {type(profile)}")
+    if not (np.isfinite(n_tokens) and n_tokens > 0):
+        raise PiamiValueError(f"n_tokens must be > 0, got {n_tokens!r}")
+    if norm not in ("top_sv", "frobenius"):
+        raise PiamiValueError(f"norm must be 'top_sv' or 'frobenius', got {norm!r}")
+    s = profile.top_sv if norm == "top_sv" else profile.frobenius
+    f = profile.floor_top_sv if norm == "top_sv" else profile.floor_frobenius
+    above = s > factor * f * np.sqrt(profile.n_pairs / float(n_tokens))
+    run = np.cumprod(above).astype(bool)  # True up to the first lag below the floor
+    return int(profile.lags[run].max()) if run.any() else 0
+
+
+def calibrate_beta_on_rhm(
+    rhm: object, n_seqs: int, *, n_boot: int = 200, rng: np.random.Generator
+) -> tuple[ExponentFit, float]:
+    """``beta`` measured on sampled RHM data, and the exact ``beta`` of the same grammar.
+
+    The grammar's correlations between the last token and its ``n``-th predecessor are exact
+    (:meth:`~piami.processes.rhm.RandomHierarchyModel.exact_correlation`); their top singular
+    values at the lags the sampled fit used give the ground truth slope. ``ln m / ln s`` is the
+    asymptotic law (Cagnetta and Wyart 2024); a grammar with a small vocabulary departs from it.
+
+    Returns:
+        ``(fit, beta_exact)``: the sampled fit (:func:`fit_beta`, top singular value, lags one
+        per level, ``anchor="last"``) and the slope of the exact norms at the same lags.
+    """
+    lags = rhm.level_lags()
+    tokens = rhm.sample(n_seqs, rng=rng)
+    prof = lagged_correlations(tokens, lags, n_vocab=rhm.v, anchor="last", rng=rng)
+    fit = fit_beta(prof, lags=lags, n_boot=n_boot, rng=rng)
+    exact = [np.linalg.norm(rhm.exact_correlation(int(k), anchor="last"), 2) for k in fit.x]
+    slope = np.polyfit(np.log(fit.x), np.log(exact), 1)[0]
+    return fit, float(-slope)
+
+
 def predict_alpha_d(
     gamma: ExponentFit, beta: ExponentFit, *, ci: float = 0.95
 ) -> tuple[float, tuple[float, float]]:
@@ -189,7 +302,6 @@ def measure_statistics(
         exponent is missing).
     """
     from piami.instruments.entropy import conditional_entropies
-    from piami.instruments.statistics import lagged_correlations
 
     if rng is None:
         rng = np.random.default_rng(0)
