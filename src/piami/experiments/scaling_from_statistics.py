@@ -42,6 +42,7 @@ almost any exponent in [0, 0.45] passed.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,7 +167,10 @@ def combine(cfg: Config, outcome: PlanOutcome) -> Result:
             "of transformers trained on log-spaced training sizes P (early-stopped)."
         ),
     )
+    walls = {}
+    t0 = time.perf_counter()
     stats = _statistics(cfg, rng, result)
+    walls["statistics_s"] = time.perf_counter() - t0
     curve = _learning_curve(cfg, outcome, rng, result)
     gamma = _model_gamma(cfg, stats, curve, rng, result)
     result.comparisons.append(prediction_row(stats, gamma, curve, result.metrics))
@@ -174,8 +178,14 @@ def combine(cfg: Config, outcome: PlanOutcome) -> Result:
     h01 = float(ent.nsb[0] - ent.nsb[1]) if np.isfinite(ent.nsb[:2]).all() else None
     result.comparisons.append(context_gain_row(curve, h01))
     result.comparisons.append(shuffled_corpus_row(stats["shuffled"]))
+    t1 = time.perf_counter()
+    walls["fits_s"] = t1 - t0 - walls["statistics_s"]
     result.comparisons.append(calibration_row(*_rhm_calibration(cfg, cfg.n_boot, result)))
+    t2 = time.perf_counter()
+    walls["rhm_calibration_s"] = t2 - t1
     _figures(stats, gamma, curve, result)
+    walls["figures_s"] = time.perf_counter() - t2
+    result.timing.update(walls)
     return result
 
 
