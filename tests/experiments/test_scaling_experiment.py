@@ -44,6 +44,8 @@ def test_config_validation_and_execution_settings_left_out():
         {"n_max_entropy": 2},
         {"n_ctx": 4},
         {"n_boot": 5},
+        {"eval_stride": 0},
+        {"lr": -1.0},
     ):
         with pytest.raises(PiamiValueError):
             exp.make_config(bad)

@@ -55,7 +55,7 @@ from piami.experiments._scaling_rows import (
     prediction_row,
     shuffled_corpus_row,
 )
-from piami.experiments._scaling_train import POINT, corpus_tokens, split_three
+from piami.experiments._scaling_train import POINT, PointConfig, corpus_tokens, split_three
 from piami.lab import Experiment, PlanOutcome, Result, SubRun, register
 
 register(POINT)  # the sub-run this experiment plans (discovered with this module)
@@ -128,6 +128,8 @@ class Config:
             raise PiamiValueError(
                 f"n_boot must be an int >= 20 for 95% intervals, got {self.n_boot!r}"
             )
+        # what the training points get is checked now, not when the plan runs
+        PointConfig(**{k: getattr(self, k) for k in POINT_FIELDS}, n_train_tokens=self.p_max)
 
     def sizes(self) -> list[int]:
         """The training-set sizes, log-spaced and distinct."""
