@@ -141,3 +141,11 @@ def test_bad_input_raises():
         lyapunov_dimension([-1.0], -1.0)
     with pytest.raises(PiamiError):
         box_counting_dimension(np.zeros((100, 2)))
+
+
+def test_a_few_distinct_points_have_no_scaling_range():
+    # three distinct points repeated: every quantile radius coincides; a PiamiError, not scipy's
+    X = np.repeat(np.eye(3)[:, :2], 50, axis=0)
+    X[:, 0] += np.repeat([0.0, 0.0, 1e-9], 50)
+    with pytest.raises(PiamiError, match="scaling range"):
+        correlation_dimension(X, c_range=(1e-2, 1e-1))

@@ -19,9 +19,8 @@ def plot_cka(d: dict[str, Any]):
     ax.set(xlabel="noise std added to X", ylabel="CKA(X, X + noise)")
     ax.legend()
     return fig, (
-        "CKA between X (300 x 16) and X plus isotropic noise. All three start at 1 (the invariance "
-        "comparisons check 1e-6 under rotation and scaling); the plug-in estimates level off above 0 "
-        "at large noise (finite-n bias), the debiased one goes to 0."
+        "CKA between X (300 x 16) and X plus isotropic noise. All three start at 1; at large noise the "
+        "plug-in estimates level off at their finite-sample bias, the debiased one goes to 0."
     )
 
 
@@ -32,7 +31,7 @@ def plot_dimension(d: dict[str, Any]):
     ax.errorbar(rows[:, 0], rows[:, 1], yerr=[rows[:, 1] - rows[:, 2], rows[:, 3] - rows[:, 1]],
                 fmt="o", label="TwoNN (MLE, 95%)")  # fmt: skip
     ax.plot(rows[:, 0], rows[:, 4], "s", mfc="none", label="TwoNN (line fit)")
-    ax.plot(rows[:, 0], rows[:, 5], "^", mfc="none", label="Levina-Bickel k=20")
+    ax.plot(rows[:, 0], rows[:, 5], "^", mfc="none", label="Levina-Bickel k=20 (mean of draws)")
     ax.set(xlabel="dimension of the sphere S^d", ylabel="estimate")
     ax.legend()
     return fig, "Intrinsic-dimension estimates on uniform samples of spheres S^d beside the truth."
@@ -75,19 +74,22 @@ def plot_weights(d: dict[str, Any]):
     fig.colorbar(im, ax=axes[1])
     return fig, (
         "Left: singular values of a deep linear network learning a teacher (dotted: the teacher's), "
-        "learned one mode at a time. Right: top eigenvalues of each output's interaction matrix; the "
-        "planted values are 1.0 and -0.5 per output."
+        "the strongest first. Right: top eigenvalues of each output's interaction matrix; the planted "
+        "values are 1.0 and -0.5 per output."
     )
 
 
 def plot_sae(d: dict[str, Any]):
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for kind, best in d["best"].items():
-        ax.plot(np.sort(best)[::-1], label=f"{kind} SAE")
+        ax.plot(np.sort(best)[::-1], label=kind if "SAE" in kind else f"{kind} SAE")
     ax.axhline(0.9, color="k", ls="--", lw=0.8)
     ax.set(xlabel="known feature (sorted)", ylabel="best |cos| with a decoder row", ylim=(0, 1.02))
     ax.legend()
-    return fig, "For each known feature, its best cosine with any SAE decoder row (dashed: 0.9)."
+    return fig, (
+        "For each known feature, its best cosine with any SAE decoder row (dashed: 0.9); the SAE "
+        "trained on Gaussian noise of the same covariance is the null."
+    )
 
 
 def plot_natural_latents(d: dict[str, Any]):
@@ -96,28 +98,33 @@ def plot_natural_latents(d: dict[str, Any]):
     m = max(float(np.max(d["rhs"])), 1e-3)
     ax.plot([0, m], [0, m], "k--", lw=1)
     ax.set(xlabel="eps_med(L) + 2 eps_red(L') [nats]", ylabel="H(L' | L) [nats]")
-    return fig, "The uniqueness bound on random tables: every point lies below the diagonal."
+    return fig, (
+        "The uniqueness bound on random tables: H(L' | L) against eps_med + 2 eps_red; the bound holds "
+        "where a point lies on or below the diagonal."
+    )
 
 
-def plot_beliefs(pts: dict[str, dict[str, np.ndarray]], metrics: dict[str, Any]):
+def plot_beliefs(pts: dict[str, dict[str, np.ndarray]]):
     n = len(pts)
-    fig, axes = plt.subplots(n, 3, figsize=(10, 3.3 * n), squeeze=False)
+    panels = (
+        ("theory", "long-run beliefs (simplex)"),
+        ("exact", "exact beliefs, held-out contexts"),
+        ("trained", "trained residual stream (PC 1-2)"),
+        ("untrained", "untrained residual stream (PC 1-2)"),
+    )
+    fig, axes = plt.subplots(n, len(panels), figsize=(13, 3.3 * n), squeeze=False)
     for row, (tag, p) in enumerate(pts.items()):
-        for col, (key, title) in enumerate(
-            (
-                ("theory", "long-run beliefs"),
-                ("exact", "exact, context prefixes"),
-                ("network", "network via probe"),
-            )
-        ):
+        for col, (key, title) in enumerate(panels):
             ax = axes[row, col]
             P = p[key]
             ax.scatter(P[:, 0], P[:, 1], s=0.2, c="k", alpha=0.5)
             ax.set(aspect="equal", xticks=[], yticks=[])
             ax.set_title(f"{tag}\n{title}", fontsize=9)
     return fig, (
-        "Belief sets in the simplex plane: the long-run measure (theory), the exact beliefs after the "
-        "held-out prefixes, and the trained network's residual stream mapped by its linear probe."
+        "Belief sets and residual streams: the long-run belief measure and the exact beliefs after the "
+        "held-out contexts (simplex plane), and the final residual stream at the last position of the "
+        "trained and the untrained network, shown on its top two principal components. The dimensions "
+        "are measured on the full residual vectors, with no probe; the projection is only a picture."
     )
 
 

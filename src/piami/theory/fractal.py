@@ -79,9 +79,10 @@ def _points(X: object, name: str = "points", min_points: int = 2) -> np.ndarray:
 
 
 def _slope_fit(x: np.ndarray, y: np.ndarray, level: float, method: str, n: int, what: str):
-    if x.size < 3:
+    if x.size < 3 or np.unique(x).size < 3:
         raise PiamiValueError(
-            f"{method}: only {x.size} usable scales; use more points or widen the scale range"
+            f"{method}: only {np.unique(x).size} distinct usable scales; use more points or "
+            f"widen the scale range (a cloud of a few distinct points has no scaling range)"
         )
     fit = stats.linregress(x, y)
     t = stats.t.ppf(0.5 + level / 2, x.size - 2)
