@@ -150,10 +150,13 @@ def plot_loss_curve(hist: Any, optimal_mean: float) -> Any:
 
 
 def plot_r2_by_layer(
-    layers: list[str], curves: dict[str, list[float]], baselines: dict[str, float]
+    layers: list[str],
+    curves: dict[str, list[float]],
+    baselines: dict[str, float],
+    bar: float | None = None,
 ) -> Any:
     """1 - R² of the linear probe at each layer (and all concatenated), log scale, beside the
-    k-token baselines."""
+    k-token baselines and the final layer's bar (``bar`` = the allowed 1 - R²)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -164,6 +167,9 @@ def plot_r2_by_layer(
     for i, (name, v) in enumerate(baselines.items()):
         ax.axhline(max(1 - v, 1e-6), color=f"{0.1 + 0.12 * i:.2f}", ls=":", lw=1)
         ax.text(len(layers) - 0.5, max(1 - v, 1e-6), name, fontsize=7, va="bottom", ha="right")
+    if bar is not None and bar > 0:
+        ax.axhline(bar, color="C3", ls="--", lw=1)
+        ax.text(0.1, bar, "bar for the final layer", color="C3", fontsize=7, va="bottom")
     ax.set_xticks(x, layers)
     ax.set_ylabel("1 − R² on held-out sequences (log)")
     ax.legend(fontsize=8, loc="lower left")
@@ -183,6 +189,7 @@ def add_figures(
     process: str,
     n_layers: int,
     affine_control: bool,
+    r2_bar: float | None = None,
 ) -> None:
     """The experiment's four figures, with captions, added to ``result``."""
     final = f"final layer (L{n_layers - 1}) probe"
@@ -229,11 +236,12 @@ def add_figures(
     )
     result.add_figure(
         "r2_by_layer",
-        plot_r2_by_layer(list(r2["beliefs_trained"]), curves, baselines),
+        plot_r2_by_layer(list(r2["beliefs_trained"]), curves, baselines, r2_bar),
         "1 − R² of linear probes by layer (embed = token + position embedding; concat "
         "= all layers side by side); dotted: the mean belief given the position and "
         "the last k tokens, and the best affine read-out of the belief from the exact next-token "
-        "log-probabilities (what carrying only the optimal prediction would give)." + note,
+        "log-probabilities (what carrying only the optimal prediction would give); dashed red: "
+        "the final layer's bar." + note,
     )
 
 
