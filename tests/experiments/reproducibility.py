@@ -20,9 +20,14 @@ from piami.lab.result import WALL_CLOCK_KEYS
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < 3600: pass\n"
 
 
+#: Not compared: the wall clock, and the code fingerprint (while developers edit sources in the
+#: same checkout during a test, it changes without the science changing; CI's code is fixed).
+IGNORED = (*WALL_CLOCK_KEYS, "code", "code_git")
+
+
 def science(result: Result) -> str:
-    """``result.json`` without its wall-clock fields, as canonical JSON text."""
-    d = {k: v for k, v in result.to_dict().items() if k not in WALL_CLOCK_KEYS}
+    """``result.json`` without its wall-clock and code fields, as canonical JSON text."""
+    d = {k: v for k, v in result.to_dict().items() if k not in IGNORED}
     return json.dumps(to_jsonable(d), sort_keys=True)
 
 
