@@ -78,15 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         except PiamiError as exc:
             print(f"piami: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("piami: interrupted", file=sys.stderr)
-            return 130
         except BrokenPipeError:  # `piami process mess3 | head`: the reader left: not an error
             import os
 
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             return 0
+        except OSError as exc:  # a path the system refused (too long, not a folder, no room)
+            where = f" ({str(exc.filename)[:120]})" if exc.filename else ""
+            print(f"piami: error: {exc.strerror or exc}{where}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("piami: interrupted", file=sys.stderr)
+            return 130
     for line in _warning_lines(caught):
         print(line, file=sys.stderr)
     return status

@@ -39,8 +39,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from piami.runs.store import RunStore
 
     store = RunStore(args.out)
-    if not store.root.is_dir():
-        raise PiamiFileError(f"no run store at {store.root}; give --out DIR of a sweep")
+    try:
+        is_store = store.root.is_dir()
+    except OSError:  # e.g. a name too long to look up
+        is_store = False
+    if not is_store:
+        raise PiamiFileError(f"no run store at {str(store.root)[:200]}; give --out DIR of a sweep")
     infos = [i for i in store.list(args.experiment) if args.status in (None, i.status)]
     vary = _varying([i.spec.config for i in infos])
     print(
