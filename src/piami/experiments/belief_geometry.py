@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from piami._io import ensure_writable_dir
 from piami.errors import PiamiValueError
 from piami.experiments import _belief_measure as M
 from piami.experiments import _belief_plots as plots
@@ -208,6 +209,8 @@ def _run(cfg: Config, *, progress: bool) -> Result:
             "beat the best read-out from the position and the last 3 tokens."
         ),
     )
+    if cfg.checkpoint_dir:  # a bad folder fails now, not after training
+        ensure_writable_dir(cfg.checkpoint_dir, what="checkpoint_dir")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="piami-belief-") as tmp:
         run_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else Path(tmp)
