@@ -46,7 +46,7 @@ def _why_not_identified(stats: dict, gamma, fit, n_points: int) -> list[str]:
             why.append(
                 f"the gamma fit puts H_inf on a bound of [0, min L_n] ({gamma.offset:.3g} nats)"
             )
-        if gamma.at_bound:
+        elif gamma.at_bound:  # (at_bound is also set by H_inf on its upper bound)
             why.append(f"the gamma fit ends on a bound of its exponent ({gamma.value:.3g})")
     if fit is None:
         why.append(f"{n_points} learning-curve points finished; the fit needs 4")
