@@ -163,3 +163,50 @@ def test_bad_input_raises_piami_error(s, u0, depth):
 def test_bad_inputs(call):
     with pytest.raises(PiamiError):
         call()
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_gradient_descent_recursion_matches_matrix_descent_and_tends_to_the_flow(depth):
+    """The scalar recursion equals gradient descent on the product of balanced aligned matrices
+    (brute force, numpy), and its distance from the flow shrinks in proportion to the step."""
+    from piami.theory.dynamics import deep_linear_gd_modes
+
+    rng = np.random.default_rng(depth)
+    s, u0, lr, n = np.array([2.0, 0.7]), 1e-2, 0.01, 600
+    u_rec = deep_linear_gd_modes(n, s, u0, depth, lr)
+    U, _ = np.linalg.qr(rng.standard_normal((5, 2)))
+    V, _ = np.linalg.qr(rng.standard_normal((4, 2)))
+    rots = [np.linalg.qr(rng.standard_normal((3, 2)))[0] for _ in range(depth - 1)]
+    c = u0 ** (1 / depth)
+    ws = [c * rots[0] @ V.T]
+    ws += [c * rots[k] @ rots[k - 1].T for k in range(1, depth - 1)]
+    ws += [c * U @ rots[-1].T]
+    target = (U * s) @ V.T
+    for _ in range(n):
+        prods = [np.eye(4)]
+        for w in ws:
+            prods.append(w @ prods[-1])
+        err = target - prods[-1]
+        above, grads = np.eye(5), [None] * depth
+        for k in range(depth - 1, -1, -1):
+            grads[k] = above.T @ err @ prods[k].T
+            above = above @ ws[k]
+        ws = [w + lr * g for w, g in zip(ws, grads, strict=True)]
+    w_end = ws[0]
+    for w in ws[1:]:
+        w_end = w @ w_end
+    np.testing.assert_allclose(np.einsum("oa,oi,ia->a", U, w_end, V), u_rec[-1], rtol=1e-10)
+    t = np.arange(n + 1) * lr
+    flow = np.stack([deep_linear_mode_trajectory(t, v, u0, depth) for v in s], axis=1)
+    coarse = np.abs(u_rec - flow).max()
+    fine = np.abs(deep_linear_gd_modes(2 * n, s, u0, depth, lr / 2)[::2] - flow).max()
+    assert fine == pytest.approx(coarse / 2, rel=0.1)
+
+
+def test_gradient_descent_recursion_rejects_bad_input():
+    from piami.theory.dynamics import deep_linear_gd_modes
+
+    for args in [(-1, [1.0], 0.1, 2, 0.1), (5, [], 0.1, 2, 0.1), (5, [1.0], 2.0, 2, 0.1),
+                 (5, [1.0], 0.1, 1, 0.1), (5, [1.0], 0.1, 2, 0.0)]:  # fmt: skip
+        with pytest.raises(PiamiError):
+            deep_linear_gd_modes(*args)

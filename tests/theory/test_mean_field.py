@@ -142,3 +142,15 @@ def test_loss_on_uniform_weights_is_the_loss_and_weights_reweight_points():
     np.testing.assert_allclose(traj.loss_on(only_first), (traj.outputs[:, 0] + 1.0) ** 2)
     with pytest.raises(PiamiError):
         traj.loss_on(np.zeros(8))
+
+
+def test_noise_gain_is_the_mean_of_a2_times_the_smoothed_step():
+    """At t = 0 the gain E_x E_p[a^2 Phi(b / rho)] is known in closed form for w = 0."""
+    rng = np.random.default_rng(3)
+    traj = staircase_mean_field(*LEAP1, t_max=0.2, rng=rng, n_particles=300, rho0=0.8)
+    a = np.random.default_rng(3).standard_normal(300)
+    b = np.random.default_rng(3).standard_normal(600)[300:]  # a then b drawn from one stream
+    from scipy.special import ndtr
+
+    assert traj.noise_gain.shape == traj.times.shape
+    assert traj.noise_gain[0] == pytest.approx(float(np.mean(a * a * ndtr(b / 0.8))), rel=1e-12)

@@ -1,6 +1,8 @@
 """Two-layer ReLU replicas trained by online SGD on hypercube targets, and curve read-outs.
 
-The network and loop behind the ``staircase`` experiment (:mod:`piami.experiments.staircase`).
+The network and loop behind the ``staircase`` experiment (:mod:`piami.experiments.staircase`), and
+the read-outs of its loss curves: when each replica leaves a plateau, the loss where a curve is
+flattest inside a window, and the exponent of ``d`` in the escape times with its 95% interval.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class StaircaseConfig(Protocol):
     t_max: float
     eval_dt: float
     n_test: int
+    shuffle_labels: bool
     dtype: str
     device: str
 
@@ -87,7 +90,8 @@ def train(target: StaircaseTarget, cfg: StaircaseConfig, *, leap: int, rng: np.r
 
     Each step uses ``batch = max(1, round(dt / lr))`` fresh samples and moves by ``batch * lr``.
     Stops once every replica's test loss is below a quarter of the last non-zero plateau, or at
-    ``t_max``.
+    ``t_max``. With ``cfg.shuffle_labels`` (a broken ingredient) every training label is the
+    target at an independent input, so there is nothing to learn; the test set keeps true labels.
     """
     from tqdm.auto import tqdm
 
@@ -120,8 +124,12 @@ def train(target: StaircaseTarget, cfg: StaircaseConfig, *, leap: int, rng: np.r
                 break
         x = torch.randint(0, 2, (reps, bsz, d), generator=generator).to(dtype=dtype, device=device)
         x = 2 * x - 1
+        x_lab = x
+        if cfg.shuffle_labels:
+            x_lab = 2 * torch.randint(0, 2, x.shape, generator=generator).to(x) - 1
         y = sum(
-            c * x[..., list(s)].prod(dim=-1) for s, c in zip(target.supports, coefs, strict=True)
+            c * x_lab[..., list(s)].prod(dim=-1)
+            for s, c in zip(target.supports, coefs, strict=True)
         )
         net.sgd_step(x, y, lr * bsz)
     return (
@@ -136,6 +144,38 @@ def first_below(samples: np.ndarray, loss: np.ndarray, level: float) -> float:
     """First sample count at which ``loss`` falls below ``level`` (NaN if never)."""
     idx = np.flatnonzero(loss < level)
     return float(samples[idx[0]]) if idx.size else float("nan")
+
+
+def escape_times(samples: np.ndarray, losses: np.ndarray, level: float, lr: float) -> np.ndarray:
+    """Gradient-flow time ``lr * samples`` at which each replica's loss first falls below ``level``.
+
+    Args:
+        samples: ``(n_evals,)`` sample counts; losses: ``(R, n_evals)`` test losses.
+        level: the loss that marks the escape; lr: the per-sample step.
+
+    Returns:
+        ``(R,)`` times, NaN for a replica that never got below ``level``.
+    """
+    return np.array([first_below(samples, loss, level) for loss in losses]) * lr
+
+
+def pooled_slope(dims: np.ndarray, times: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+    """Least-squares slope of ``log time`` on ``log d`` over every replica, with its 95% interval.
+
+    Args:
+        dims: ``(n_d,)`` input dimensions; times: ``(n_d, R)`` escape times, all finite and > 0.
+
+    Returns:
+        ``(slope, standard error, (low, high))``: the interval is Student's t with ``n - 2``
+        degrees of freedom, ``n = n_d * R`` points (replicas are independent networks).
+    """
+    from scipy import stats
+
+    x = np.log(np.repeat(np.asarray(dims, float), times.shape[1]))
+    y = np.log(np.asarray(times, float).ravel())
+    slope, se = loglog_slope(np.exp(x), np.exp(y))
+    half = float(stats.t.ppf(0.975, max(x.size - 2, 1))) * se
+    return slope, se, (slope - half, slope + half)
 
 
 def plateau_value(samples: np.ndarray, loss: np.ndarray, lo: float, hi: float) -> float:

@@ -7,11 +7,25 @@ the kernel along ``e`` grows as ``sqrt(1 + gamma0^2 f^2)``. Small ``gamma0`` is 
 approach, fixed kernel); large ``gamma0`` is rich (sigmoidal, the kernel grows with the function).
 Compared for each ``gamma0``: the time to reach ``0.9 y`` (closed form), the shape ratio
 ``t_0.9 / t_0.5``, and the kernel's growth.
+
+Tolerances are derived. With units paired ``(a, w)``, ``(-a, w)`` on whitened data each pair's
+``a +- w.e`` grows or shrinks by a common factor, so along the target the width-``N`` network
+follows the same DMFT with its own initial kernel ``K0 = (1/N) sum (a^2 + (w.e)^2)`` in place of 2:
+the leading finite-width effect, of relative standard deviation ``sqrt(2/N)`` (``N/2`` independent
+pairs); the directions orthogonal to the target enter ``f`` only at ``O(1/N)``. Times, their
+ratio and the kernel's growth depend on ``K0`` at most as ``1/K0``; each row allows three standard
+deviations, plus twice the first-order Euler error ``dt K / 2`` of gradient descent at the largest
+kernel ``K = 2 sqrt(1 + gamma0^2 y^2)``. Control, in the same run: the lazy theory
+(``gamma0 -> 0``) must miss the largest ``gamma0``'s time by more than its tolerance.
+``parameterization = "ntk"`` is a broken ingredient: output scale ``1/sqrt(N)`` and step ``dt``
+make every ``gamma0`` lazy, and the rich rows must fail.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -35,6 +49,7 @@ class Config:
     y: float = 1.0  # target value along its direction
     dt: float = 0.001  # time per gradient step (learning rate gamma0^2 N dt)
     t_max_factor: float = 1.3  # train until this multiple of the largest predicted t_0.9
+    parameterization: Literal["mean-field", "ntk"] = "mean-field"  # "ntk" is a broken ingredient
     dtype: str = "float64"  # torch dtype
     device: str = "auto"  # torch device
 
@@ -53,6 +68,10 @@ class Config:
             )
         if self.t_max_factor < 1.05:
             raise PiamiValueError(f"t_max_factor must be >= 1.05, got {self.t_max_factor}")
+        if self.parameterization not in ("mean-field", "ntk"):
+            raise PiamiValueError(
+                f"parameterization must be 'mean-field' or 'ntk', got {self.parameterization!r}"
+            )
         resolve_dtype(self.dtype)
 
 
@@ -73,14 +92,15 @@ def train(
 
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     n = cfg.width
+    mean_field = cfg.parameterization == "mean-field"
     net = TwoLayerNet(
-        cfg.d_in, n, scale=1.0 / (gamma0 * n), activation="linear", symmetric=True,
-        generator=generator, dtype=dtype, device=device,
+        cfg.d_in, n, scale=1.0 / (gamma0 * n) if mean_field else 1.0 / math.sqrt(n),
+        activation="linear", symmetric=True, generator=generator, dtype=dtype, device=device,
     )  # fmt: skip
     xt = torch.as_tensor(x, dtype=dtype, device=device)
     et = torch.as_tensor(e, dtype=dtype, device=device)
     yt = cfg.y * (xt @ et)
-    opt = torch.optim.SGD(net.parameters(), lr=gamma0**2 * n * cfg.dt)
+    opt = torch.optim.SGD(net.parameters(), lr=gamma0**2 * n * cfg.dt if mean_field else cfg.dt)
     t_end = cfg.t_max_factor * dmft_linear_time_to(0.9, cfg.y, gamma0)
     n_steps = int(np.ceil(t_end / cfg.dt))
     f_e = np.empty(n_steps + 1)
@@ -98,6 +118,90 @@ def train(
             loss.backward()
             opt.step()
     return np.arange(n_steps + 1) * cfg.dt, f_e, kern
+
+
+def tolerance(cfg: Config, gamma0: float) -> tuple[float, str]:
+    """Allowed relative error of a width-``N`` network trained with step ``dt`` (module docstring)."""
+    width = 3 * math.sqrt(2 / cfg.width)
+    k_max = 2 * math.sqrt(1 + gamma0**2 * cfg.y**2)
+    euler = cfg.dt * k_max
+    return width + euler, (
+        f"derived: the initial kernel's relative s.d. sqrt(2/N) = {width / 3:.4f} (N/2 independent "
+        f"pairs, the leading finite-width effect), three of them, plus twice the Euler error "
+        f"dt K_max / 2 = {euler / 2:.4f}"
+    )
+
+
+def _rows(cfg: Config, gamma0: float, t: np.ndarray, f: np.ndarray, kern: np.ndarray,
+          f_th: np.ndarray) -> tuple[list[Comparison], dict]:  # fmt: skip
+    """Time to 0.9 y, shape ratio and kernel growth of one gamma0 against the DMFT."""
+    t90, t50 = (dmft_linear_time_to(q, cfg.y, gamma0) for q in (0.9, 0.5))
+    m90, m50 = (_crossing(t, f, q * cfg.y) for q in (0.9, 0.5))
+    tol, source = tolerance(cfg, gamma0)
+    k0 = f"this network's initial kernel K0 = {kern[0]:.5f} (infinite width: 2)"
+    t_meas, why_t, note_t = _at_least(m90, float(t[-1]), t90, tol)
+    r_meas, why_r, note_r = _at_least(m90 / m50, float(t[-1]) / m50, t90 / t50, tol)
+    rows = [
+        Comparison(
+            name=f"gamma0={gamma0:g}: time to reach 0.9 y", kind="prediction", predicted=t90,
+            measured=t_meas, tolerance=tol, tolerance_source=source, relative=True,
+            unit="time (steps x dt)", reference=REF, not_identified=why_t,
+            note=f"{k0}{note_t}",
+        ),
+        Comparison(
+            name=f"gamma0={gamma0:g}: shape ratio t_0.9 / t_0.5", kind="prediction",
+            predicted=t90 / t50, measured=r_meas, tolerance=tol, tolerance_source=source,
+            relative=True, reference=REF, not_identified=why_r,
+            note="lazy (exponential) gives ln10/ln2 = 3.32; the rich sigmoid gives less" + note_r,
+        ),
+        Comparison(
+            name=f"gamma0={gamma0:g}: kernel growth K(t_end)/K(0) along the target",
+            kind="prediction", predicted=float(dmft_kernel_scale(f_th[-1], gamma0)),
+            measured=float(kern[-1] / kern[0]), tolerance=tol, tolerance_source=source,
+            relative=True, reference=REF + ", conservation K^2 - 4 gamma0^2 f^2",
+            note="lazy: the kernel stays put; rich: it grows with f",
+        ),
+    ]  # fmt: skip
+    metrics = {
+        "t90_theory": t90, "t90_measured": m90, "t50_theory": t50, "t50_measured": m50,
+        "max_abs_f_error": float(np.max(np.abs(f - f_th))), "kernel_initial": float(kern[0]),
+    }  # fmt: skip
+    return rows, metrics
+
+
+def _at_least(value: float, bound: float, predicted: float, tol: float) -> tuple[float, str, str]:
+    """``(measured, not_identified, note)`` for a time that may lie past the run's end.
+
+    When ``f`` never reached ``0.9 y``, the time is at least ``bound`` (the run's end): that decides
+    the row as a failure when ``bound`` is already beyond the tolerance, and leaves it undecided
+    otherwise.
+    """
+    if np.isfinite(value):
+        return value, "", ""
+    if not np.isfinite(bound):
+        return float("nan"), "f never reached 0.5 y within the run", ""
+    if bound > predicted * (1 + tol):
+        return bound, "", f"; f never reached 0.9 y: at least {bound:.4g} (the run's end), shown"
+    return (
+        float("nan"),
+        "f never reached 0.9 y, and the lower bound from the run's end does not decide",
+        "",
+    )
+
+
+def _lazy_control(cfg: Config, gamma0: float, m90: float) -> Comparison:
+    """The lazy theory (gamma0 -> 0) must miss the richest network's time by more than its bar."""
+    lazy = dmft_linear_time_to(0.9, cfg.y, 0.0)
+    tol, source = tolerance(cfg, gamma0)
+    return Comparison(
+        name="largest gamma0: the lazy theory (gamma0 -> 0) misses the time to 0.9 y",
+        kind="control", predicted=tol, measured=abs(m90 - lazy) / lazy, tolerance=0.0,
+        tolerance_source=source, sense="at_least",
+        not_identified="" if np.isfinite(m90) else "f never reached 0.9 y within the run",
+        note=(f"gamma0 = {gamma0:g}: relative gap between the measured time and the lazy "
+              f"prediction ln(10)/2 = {lazy:.4f}; a gamma0 the rows cannot tell from the kernel "
+              "limit would make them uninformative"),
+    )  # fmt: skip
 
 
 def run(cfg: Config, *, progress: bool = True) -> Result:
@@ -119,43 +223,26 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
             f"{tuple(cfg.gamma0s)}. DMFT: df/dt = 2 sqrt(1 + gamma0^2 f^2)(y - f); the kernel "
             "along the target grows by sqrt(1 + gamma0^2 f^2). Units are paired (a, w), (-a, w) so "
             "that f = 0 at initialization, as the theory assumes."
+            + (" BROKEN INGREDIENT: NTK parameterization." if cfg.parameterization == "ntk" else "")
         ),
     )
     fig, (ax_f, ax_k) = plt.subplots(1, 2, figsize=(10, 3.8))
     for gamma0 in cfg.gamma0s:
         t, f, kern = train(cfg, gamma0, x, e, generator=gen, progress=progress)
         f_th = dmft_linear_trajectory(t, cfg.y, gamma0)
-        t90, t50 = (dmft_linear_time_to(q, cfg.y, gamma0) for q in (0.9, 0.5))
-        m90, m50 = (_crossing(t, f, q * cfg.y) for q in (0.9, 0.5))
-        result.comparisons.append(Comparison(
-            name=f"gamma0={gamma0:g}: time to reach 0.9 y", predicted=t90, measured=m90,
-            tolerance=0.03, relative=True, unit="time (steps x dt)", reference=REF,
-            note=f"finite width N={cfg.width}: the initial kernel fluctuates by ~2/sqrt(N/2) = "
-                 f"{2 / np.sqrt(cfg.width / 2):.1%}, and gradient descent differs from gradient "
-                 "flow by O(dt K); 3% as the issue asks",
-        ))  # fmt: skip
-        result.comparisons.append(Comparison(
-            name=f"gamma0={gamma0:g}: shape ratio t_0.9 / t_0.5", predicted=t90 / t50,
-            measured=m90 / m50, tolerance=0.03, relative=True, reference=REF,
-            note="lazy (exponential) gives ln10/ln2 = 3.32; the rich sigmoid gives less. Same "
-                 "error sources as the times; 3%",
-        ))  # fmt: skip
-        f_end = float(f_th[-1])
-        result.comparisons.append(Comparison(
-            name=f"gamma0={gamma0:g}: kernel growth K(t_end)/K(0) along the target",
-            predicted=float(dmft_kernel_scale(f_end, gamma0)), measured=float(kern[-1] / kern[0]),
-            tolerance=0.03, relative=True, reference=REF + ", conservation K^2 - 4 gamma0^2 f^2",
-            note="lazy: the kernel stays put; rich: it grows with f. 3% for the finite width",
-        ))  # fmt: skip
-        result.metrics[f"gamma0={gamma0:g}"] = {
-            "t90_theory": t90, "t90_measured": m90, "t50_theory": t50, "t50_measured": m50,
-            "max_abs_f_error": float(np.max(np.abs(f - f_th))), "kernel_initial": float(kern[0]),
-        }  # fmt: skip
+        rows, metrics = _rows(cfg, gamma0, t, f, kern, f_th)
+        result.comparisons.extend(rows)
+        result.metrics[f"gamma0={gamma0:g}"] = metrics
+        t90 = metrics["t90_theory"]
         stride = max(1, t.size // 40)
         (line,) = ax_f.plot(t / t90, f_th / cfg.y, lw=1.5, label=f"gamma0={gamma0:g}")
         ax_f.plot(t[::stride] / t90, f[::stride] / cfg.y, "o", ms=3, color=line.get_color())
         ax_k.plot(t / t90, dmft_kernel_scale(f_th, gamma0), lw=1.5, color=line.get_color())
         ax_k.plot(t[::stride] / t90, kern[::stride] / kern[0], "o", ms=3, color=line.get_color())
+    g_max = max(cfg.gamma0s)
+    result.comparisons.append(
+        _lazy_control(cfg, g_max, result.metrics[f"gamma0={g_max:g}"]["t90_measured"])
+    )
     ax_f.axhline(0.9, color="gray", ls=":", lw=0.8)
     ax_f.set(
         xlabel="t / t_0.9 (theory)", ylabel="f / y", title="lazy (exponential) to rich (sigmoid)"

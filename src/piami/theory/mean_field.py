@@ -67,7 +67,14 @@ LOG_TAIL_FLOOR = math.log(1e-8)  # tails held here: without noise they collapse 
 
 @dataclass(frozen=True, kw_only=True)
 class MeanFieldTrajectory:
-    """The limit's loss curve and the network's Fourier coefficients on the target's monomials."""
+    """The limit's loss curve and the network's Fourier coefficients on the target's monomials.
+
+    ``noise_gain`` is ``g = E_x E_particles[a^2 Phi(u/rho)]``, the network's squared gradient along
+    one tail coordinate (times ``N``, the mean-field step). Online SGD with per-sample step ``eta``
+    keeps a stationary excess test loss of about ``(eta (d - k) / 2) L g`` above the noiseless limit
+    (the ``d - k`` tail directions each fluctuate with variance ``eta L g / 2``; the same sum gives
+    the noise term ``delta`` of the tail norm).
+    """
 
     times: np.ndarray  # (T,) gradient-flow time t = eta * samples
     loss: np.ndarray  # (T,) E_x (F - y)^2, the test mean squared error
@@ -77,6 +84,7 @@ class MeanFieldTrajectory:
     target: np.ndarray  # (M,) the target y at those points
     supports: tuple[tuple[int, ...], ...]  # the target's monomials, as given
     min_tail: float  # smallest tail norm rho reached by any particle (health of the integration)
+    noise_gain: np.ndarray | None = None  # (T,) E_x E_particles[a^2 Phi(u/rho)] (class docstring)
 
     def loss_on(self, weights: np.ndarray) -> np.ndarray:
         """``(T,)`` mean squared error under support-point frequencies ``weights`` ``(M,)``.
@@ -226,7 +234,7 @@ def staircase_mean_field(
     w = np.zeros((n_particles, k))
     log_rho = np.full(n_particles, math.log(rho0))
     n_steps = math.ceil(t_max / dt)
-    times, losses, coef_rows, outputs = [], [], [], []
+    times, losses, coef_rows, outputs, gains = [], [], [], [], []
     min_log_rho = float(log_rho.min())
     for step in range(n_steps + 1):
         rho = np.exp(log_rho)
@@ -236,6 +244,8 @@ def staircase_mean_field(
             losses.append(float(np.mean(res * res)))
             coef_rows.append((res + y) @ chis / points.shape[0])
             outputs.append(res + y)
+            big_phi = smoothed_relu(b[None, :] + points @ w.T, rho[None, :])[1]
+            gains.append(float(np.mean(a * a * big_phi)))
         if step == n_steps:
             break
         dlog = drho / rho
@@ -261,4 +271,5 @@ def staircase_mean_field(
         target=y,
         supports=sups,
         min_tail=math.exp(min_log_rho),
+        noise_gain=np.asarray(gains),
     )
