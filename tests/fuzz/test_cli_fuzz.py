@@ -195,6 +195,68 @@ def argv_strategy(root: Path) -> st.SearchStrategy[list[str]]:
             max_size=2,
         ).map(lambda xs: [a for x in xs for a in x]),
     )
+    small = [
+        "--n-seqs",
+        "200",
+        "--seq-len",
+        "32",
+        "--n-boot",
+        "3",
+        "--n-max-lag",
+        "8",
+        "--n-lags",
+        "4",
+        "--n-max-entropy",
+        "4",
+        "--no-progress",
+    ]
+    stats = st.builds(
+        lambda src, opts: ["stats", src, *small, *opts],
+        st.sampled_from(
+            [
+                "mess3",
+                str(root / "text.txt"),
+                "rhm(v=4, m=2, s=2, L=3)",
+                "rhm(v=4)",
+                "rhm(v=4, m=9, s=2, L=3)",
+                "a" * 300,
+                "",
+                str(root / "a_file" / "x"),
+                "golden_mean(p=2)",
+                "random_hmm(n_states=2000, n_symbols=9)",
+            ]
+        ),
+        st.lists(
+            st.tuples(
+                st.sampled_from(
+                    [
+                        "--seed",
+                        "--n-seqs",
+                        "--seq-len",
+                        "--n-boot",
+                        "--max-chars",
+                        "--out",
+                        "--tokenizer",
+                        "--n-lags",
+                    ]
+                ),
+                st.sampled_from(
+                    [
+                        "-1",
+                        "0",
+                        "x",
+                        "nan",
+                        "bpe:0",
+                        str(2**70),
+                        "byte",
+                        str(root / "a_file"),
+                        str(root / "stats-out"),
+                    ]
+                ),
+            ),
+            max_size=2,
+        ).map(lambda xs: [a for x in xs for a in x]),
+    )
     noise = st.lists(
         st.sampled_from(
             [
@@ -217,7 +279,7 @@ def argv_strategy(root: Path) -> st.SearchStrategy[list[str]]:
         ),
         max_size=4,
     )
-    return st.one_of(run, sweep, certify, runs, process, noise)
+    return st.one_of(run, sweep, certify, runs, process, stats, noise)
 
 
 SETTINGS = dict(deadline=20_000, suppress_health_check=list(HealthCheck))
@@ -255,7 +317,7 @@ def _check(argv: list[str], capsys, root: Path) -> None:
 
 
 @pytest.mark.usefixtures("stubbed")
-@settings(max_examples=examples(900), **SETTINGS)
+@settings(max_examples=examples(1000), **SETTINGS)
 @given(data=st.data())
 def test_generated_command_lines_end_cleanly(sandbox, capsys, data):
     argv = data.draw(argv_strategy(sandbox))

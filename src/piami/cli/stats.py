@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from piami._io import ensure_writable_dir
+from piami._limits import check_memory
 from piami.errors import PiamiValueError
+from piami.lab.config import check_seed
 
 _RHM_KEYS = ("v", "n_classes", "m", "s", "L", "seed")
 
@@ -101,7 +104,7 @@ def load_source(args: argparse.Namespace) -> tuple[np.ndarray, int, dict]:
             "norm": args.norm or "frobenius",
         }
         return tokens, rhm.v, info
-    if src == "shakespeare" or Path(src).exists():
+    if src == "shakespeare" or _is_path(src):
         from piami.processes.corpus import load_text, tokenize
 
         ids, tok = tokenize(load_text(src, max_chars=args.max_chars), args.tokenizer)
@@ -113,6 +116,13 @@ def load_source(args: argparse.Namespace) -> tuple[np.ndarray, int, dict]:
     tokens = proc.sample(max(1, args.n_seqs // 100), args.seq_len, rng=rng)
     info = {"kind": "process", "process": src, "norm": args.norm or "top_sv"}
     return np.asarray(tokens), int(np.max(tokens)) + 1, info
+
+
+def _is_path(src: str) -> bool:
+    try:
+        return Path(src).exists()
+    except (OSError, ValueError):  # a name too long for the file system, or a NUL byte
+        return False
 
 
 def _fmt(fit) -> str:
@@ -128,6 +138,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for name in ("n_max_lag", "n_lags", "n_max_entropy", "n_seqs", "seq_len"):
         if getattr(args, name) < 1:
             raise PiamiValueError(f"--{name.replace('_', '-')} must be >= 1")
+    check_seed(args.seed, key="--seed")
+    if args.n_boot < 0:
+        raise PiamiValueError(f"--n-boot must be >= 0, got {args.n_boot}")
+    # the sampled tokens (int64) and their counting copies, before anything is drawn
+    check_memory(
+        4 * 8 * float(args.n_seqs) * args.seq_len,
+        f"--n-seqs {args.n_seqs} x --seq-len {args.seq_len} tokens",
+        fix="sample fewer or shorter sequences",
+    )
+    if args.max_chars is not None and args.max_chars < 1:
+        raise PiamiValueError(f"--max-chars must be >= 1, got {args.max_chars}")
+    if args.out:  # checked before the measurement, not after it
+        ensure_writable_dir(args.out, what="--out")
     tokens, n_vocab, info = load_source(args)
     stats = measure_statistics(
         tokens,
