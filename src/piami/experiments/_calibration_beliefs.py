@@ -11,17 +11,26 @@ Part of the ``instrument-calibration`` experiment. For each Mess3 setting:
   the slope of ``log C(r)`` is the belief set's. Every cloud (long-run beliefs, exact beliefs of the
   held-out contexts, residual streams) is measured the same way: radii at the quantiles
   ``dimension_quantiles`` of its own pair distances, ``n_subsets`` disjoint subsets for a t-interval.
-* **resolution**: the measurement says something only where the network maps equal beliefs to
-  nearby points. Distinct contexts whose exact beliefs agree to a tenth of the smallest belief
-  radius should sit closer than the smallest residual radius; the median distance of their residual
-  vectors over that radius is the *resolution ratio*. Above 1 (stated before any run) the smallest
-  scales measure the network's other content, not the belief set: the row is not identified.
+* **resolution**: the measurement tests the theory only at scales the network resolves, checked
+  in two ways, both probe-free (see the history below for when each was stated):
+  (1) *precision*: the beliefs implied by the network's own next-token output (``eta E = q`` with
+  the process's emission matrix ``E``) err by ``eps`` RMS; the smallest belief radius must exceed
+  ``3 sqrt(2) eps`` (pair distances then move by under 6% in ``log r``); (2) *other content*:
+  distinct contexts whose exact beliefs agree to a tenth of the smallest belief radius must lie
+  closer in the residual stream than its smallest radius (median ratio at most 1). Failing either,
+  the row is not identified, with the numbers.
 * **controls**: the untrained network (same initialization) must miss the theory's dimension by
   more than the tolerance, and training must remove at least half of its excess loss.
 * an SAE on the residual stream: R^2 of the exact beliefs from its latents beside the direct probe's
   (in the metrics only: no theory gives it a bar).
 
 Intervals: mean +- t sd / sqrt(K) over K disjoint subsets (of sequences or of chains).
+
+History (``piami run instrument-calibration``, seed 0, full size, 2026-12-03): with check (2) alone,
+both full-size networks counted as resolved and their residual streams read 0.99 (theory 0.22,
+Mess3(0.05, 0.85)) and 1.44 (theory 1.23, Mess3(0.15, 0.6)): between 1% and 10% of pairs the
+belief radii of the first span four decades, the residual radii one; a network of finite
+precision cannot map belief differences of 1e-6 faithfully. Check (1) was added for that reason.
 """
 
 from __future__ import annotations
@@ -50,6 +59,9 @@ REF_BELIEF = "Shai et al. 2024; Marzen & Crutchfield 2017"
 MAX_RESOLUTION_RATIO = 1.0
 #: fewest pairs of distinct contexts with equal beliefs needed to gauge the resolution
 MIN_RESOLUTION_PAIRS = 20
+#: smallest radius / the network's RMS belief error needed to read the dimension: pair distances
+#: carry an error ~ sqrt(2) eps, which at r >= 3 sqrt(2) eps shifts log r by < 0.06 (derived)
+PRECISION_FACTOR = 3 * np.sqrt(2)
 
 
 def subset_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -95,26 +107,87 @@ def theory_dimensions(T: np.ndarray, cfg: Any, rng: np.random.Generator) -> dict
     }
 
 
-def resolution_ratio(
-    inputs: np.ndarray, exact: np.ndarray, resid: np.ndarray, q_lo: float
-) -> tuple[float, int]:
-    """Median residual distance of distinct contexts with equal beliefs, over the smallest radius.
+def resolution(
+    inputs: np.ndarray,
+    exact: np.ndarray,
+    resid: np.ndarray,
+    implied: np.ndarray | None,
+    q_lo: float,
+) -> dict[str, float]:
+    """How finely the network resolves its belief set, against the smallest radius measured.
+
+    Args:
+        inputs: ``(n, n_ctx)`` contexts; exact: their exact beliefs in simplex coordinates.
+        resid: the residual vectors of those contexts.
+        implied: the beliefs implied by the network's own next-token output (simplex coordinates),
+            or None when the output does not determine the belief.
+        q_lo: the lower pair-distance quantile of the radii.
 
     Returns:
-        ``(ratio, n_pairs)``; ``ratio`` is NaN when no such pair exists.
+        ``belief_radius`` (the smallest radius among the exact beliefs of distinct contexts);
+        ``belief_error`` (RMS error of ``implied``, NaN when None); ``ratio`` (median residual
+        distance of distinct contexts with beliefs equal to a tenth of ``belief_radius``, over the
+        smallest residual radius; NaN without such pairs) and ``pairs`` (how many).
     """
     _, uniq = np.unique(inputs, axis=0, return_index=True)
     uniq = np.sort(uniq)
-    d_b = pdist(exact[uniq[:2000]])
-    r_belief = float(np.quantile(d_b[d_b > 0], q_lo)) if np.any(d_b > 0) else 0.0
+
+    def radius(P: np.ndarray) -> float:
+        d = pdist(P[uniq[:2000]])
+        return float(np.quantile(d[d > 0], q_lo)) if np.any(d > 0) else 0.0
+
+    r_belief, r_resid = radius(exact), radius(resid)
     dist, nn = cKDTree(exact[uniq]).query(exact[uniq], k=2)
     close = dist[:, 1] < r_belief / 10
-    d_r = pdist(resid[uniq[:2000]])
-    r_resid = float(np.quantile(d_r[d_r > 0], q_lo)) if np.any(d_r > 0) else 0.0
-    if close.sum() == 0 or r_resid <= 0:
-        return float("nan"), int(close.sum())
-    spread = np.linalg.norm(resid[uniq[close]] - resid[uniq[nn[close, 1]]], axis=1)
-    return float(np.median(spread) / r_resid), int(close.sum())
+    ratio = float("nan")
+    if close.any() and r_resid > 0:
+        spread = np.linalg.norm(resid[uniq[close]] - resid[uniq[nn[close, 1]]], axis=1)
+        ratio = float(np.median(spread) / r_resid)
+    err = float("nan")
+    if implied is not None:
+        err = float(np.sqrt(np.mean(np.sum((implied - exact) ** 2, axis=1))))
+    return {
+        "belief_radius": r_belief,
+        "belief_error": err,
+        "ratio": ratio,
+        "pairs": int(close.sum()),
+    }
+
+
+def implied_beliefs(T: np.ndarray, logq: np.ndarray) -> np.ndarray | None:
+    """Beliefs that give the network's next-token output: ``eta E = q``, ``E[i, x] = Pr(x | i)``.
+
+    Probe-free: ``E`` is the process's emission matrix. None when ``E`` has rank below the number
+    of states (the output then does not determine the belief).
+    """
+    E = np.asarray(T).sum(axis=2).T  # (n_states, n_symbols)
+    if np.linalg.matrix_rank(E) < E.shape[0]:
+        return None
+    return simplex_coordinates(np.exp(logq) @ np.linalg.pinv(E))
+
+
+def undecided_because(res: dict[str, float]) -> str:
+    """Why the residual stream's dimension cannot test the theory here ("" when it can)."""
+    eps, r = res["belief_error"], res["belief_radius"]
+    if not np.isfinite(eps):
+        return "the network's output does not determine its belief, so its precision is unknown"
+    if r < PRECISION_FACTOR * eps:
+        return (
+            f"the network's beliefs (read from its own output) err by {eps:.2g} RMS, more than the "
+            f"smallest radius {r:.2g} of the belief set over {PRECISION_FACTOR:.2f}: it cannot show "
+            "the scales where the theory's dimension lives"
+        )
+    if not (np.isfinite(res["ratio"]) and res["pairs"] >= MIN_RESOLUTION_PAIRS):
+        return (
+            f"only {res['pairs']} pairs of distinct contexts with equal beliefs: resolution unknown"
+        )
+    if res["ratio"] > MAX_RESOLUTION_RATIO:
+        return (
+            f"the network does not resolve its belief set at these scales: contexts with equal "
+            f"beliefs lie {res['ratio']:.2f} x the smallest radius apart in the residual stream "
+            f"(more than {MAX_RESOLUTION_RATIO:g}), so the slope measures its other content"
+        )
+    return ""
 
 
 def _last_position(model: Any, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,14 +239,15 @@ def network_section(
         kl[name] = float(np.mean(np.sum(p * (np.log(np.maximum(p, 1e-300)) - logq), axis=1)))
         dims[name] = cloud_dimension(resid, q, K)
         clouds[name] = resid
-    ratio, n_pairs = resolution_ratio(s.tokens, exact, clouds["trained"], q[0])
-    comps = _dimension_rows(tag, cfg, theory, dims, kl, ratio, n_pairs)
+        if name == "trained":
+            implied = implied_beliefs(proc.T, logq)
+    res = resolution(s.tokens, exact, clouds["trained"], implied, q[0])
+    comps = _dimension_rows(tag, cfg, theory, dims, kl, res)
     sae_m = _sae_metrics(proc, model, cfg, rng)
     metrics = {
         "theory": {k: v for k, v in theory.items() if k != "points"},
         "correlation_dimension": {k: list(v) for k, v in dims.items()},
-        "resolution_ratio": ratio,
-        "resolution_pairs": n_pairs,
+        "resolution": res,
         "kl_last_position": kl,
         **sae_m,
         "train_steps": int(hist.step[-1]) if hist.step else 0,
@@ -189,7 +263,7 @@ def network_section(
 
 
 def _dimension_rows(
-    tag: str, cfg: Any, theory: dict, dims: dict, kl: dict, ratio: float, n_pairs: int
+    tag: str, cfg: Any, theory: dict, dims: dict, kl: dict, res: dict
 ) -> list[Comparison]:
     th, ex, tr, un = (dims[k] for k in ("theory_long_run", "exact_context", "trained", "untrained"))
     tol = cfg.dimension_tolerance
@@ -201,16 +275,7 @@ def _dimension_rows(
     scale = f"radii at the {q[0]:g}..{q[1]:g} quantiles of each cloud's pair distances"
     iv = lambda d: (d[1], d[2]) if np.isfinite(d[1]) else None  # noqa: E731
     dl = theory["lyapunov_dimension"]
-    if not (np.isfinite(ratio) and n_pairs >= MIN_RESOLUTION_PAIRS):
-        why = f"only {n_pairs} pairs of distinct contexts with equal beliefs: the resolution is unknown"
-    elif ratio > MAX_RESOLUTION_RATIO:
-        why = (
-            f"the network does not resolve its belief set at these scales: contexts with equal "
-            f"beliefs lie {ratio:.2f} x the smallest radius apart in the residual stream (more than "
-            f"{MAX_RESOLUTION_RATIO:g}), so the slope measures its other content"
-        )
-    else:
-        why = ""
+    why = undecided_because(res)
     return [
         Comparison(
             name=f"{tag}: correlation ≤ Lyapunov (information) dimension of the belief measure",
@@ -234,8 +299,10 @@ def _dimension_rows(
             measured_interval=iv(tr), predicted_interval=iv(th), not_identified=why,
             max_interval_width=2 * tol,
             reference=REF_BELIEF + "; " + REF_FRACTAL,
-            note=f"last context position, {cfg.n_dim_seqs} held-out contexts; {scale}; resolution "
-            f"ratio {ratio:.3g} from {n_pairs} pairs (≤ {MAX_RESOLUTION_RATIO:g} to decide)",
+            note=f"last context position, {cfg.n_dim_seqs} held-out contexts; {scale}; smallest belief "
+            f"radius {res['belief_radius']:.3g} vs the network's belief error {res['belief_error']:.3g} "
+            f"(≥ {PRECISION_FACTOR:.2f} x to decide); resolution ratio {res['ratio']:.3g} from "
+            f"{res['pairs']} pairs (≤ {MAX_RESOLUTION_RATIO:g} to decide)",
         ),
         Comparison(
             name=f"{tag}: the untrained network's residual stream misses the belief set's dimension",
