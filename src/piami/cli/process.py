@@ -8,7 +8,6 @@ import numpy as np
 
 from piami.errors import DivergentQuantityError, PiamiValueError
 
-
 #: Most belief updates (chains x steps) of the entropy-rate average the command will run.
 MAX_BELIEF_UPDATES = 10**8
 
