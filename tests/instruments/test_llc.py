@@ -270,3 +270,37 @@ def test_leimkuhler_matthews_removes_the_step_size_bias_on_a_gaussian():
     euler = small(integrator="euler", **kw).fit_flat(quadratic, torch.zeros(6))
     assert lm.llc_mean_ == pytest.approx(3.0, rel=0.10)
     assert euler.llc_mean_ > 4.0
+
+
+class _CheckedLinear(torch.nn.Module):
+    """A module whose forward pass reads a value of its input (vmap cannot batch ``int(...)``)."""
+
+    def __init__(self, lin):
+        super().__init__()
+        self.lin = lin
+
+    def forward(self, x):
+        if int(x.abs().max() > 1e9):  # a data-dependent check, like a token-range check
+            raise ValueError("input out of range")
+        return self.lin(x)
+
+
+def test_unvmappable_module_keeps_chains_independent_with_a_warning():
+    # the fallback runs each chain on its own minibatch: the same numbers as the vmapped path
+    ws, data = _linear_data()
+    lin = torch.nn.Linear(3, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(ws[1] @ ws[0])
+
+    def loss_fn(out, y):
+        return 0.5 * (out - y).square().sum(dim=1).mean()
+
+    kw = dict(step_size=1e-4, n_chains=3, n_draws=20, n_burnin=5, batch_size=50, device="cpu")
+    plain = LLCEstimator(dtype="float64", **kw).fit(lin, data, loss_fn)
+    with pytest.warns(RuntimeWarning, match="own minibatch"):
+        looped = LLCEstimator(dtype="float64", **kw).fit(_CheckedLinear(lin), data, loss_fn)
+    assert plain.diagnostics_["batching"] == "vmap"
+    assert looped.diagnostics_["batching"] == "per-chain loop"
+    assert looped.diagnostics_["independent_batches"] is True
+    np.testing.assert_allclose(looped.loss_trace_, plain.loss_trace_, rtol=1e-10)
+    assert not np.allclose(looped.loss_trace_[0], looped.loss_trace_[1])  # chains differ

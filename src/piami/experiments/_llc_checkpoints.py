@@ -1,16 +1,25 @@
 """Part (4) of llc-calibration: the LLC along a belief-geometry transformer's training checkpoints.
 
 The model of the ``belief-geometry`` experiment (Shai et al. 2024) is trained through
-:func:`piami.experiments.belief_geometry.train_belief_model` (its quick size by default); at each
+:func:`piami.experiments.belief_geometry.train_belief_model` (a small size by default); at each
 log-spaced checkpoint :class:`~piami.instruments.LLCEstimator` (``vmap`` over ``functional_call``,
 cross-entropy per token) estimates the LLC on a fixed data set of ``n`` sequences, ``n beta = n / ln n``
 with ``n`` counted in sequences. No exact value is known for a transformer: the curve is a
-measurement. Early checkpoints are not minima, so their chains drift downhill and the estimate
-there is only indicative (the localization ``gamma`` keeps them near the checkpoint).
+measurement (metrics and a figure), not a comparison. Early checkpoints are not minima, so their
+chains drift downhill and the estimate there is only indicative (the localization ``gamma`` keeps
+them near the checkpoint).
+
+The transformer checks its token ids (a value-dependent branch that ``vmap`` cannot batch), so the
+estimator runs it once per chain, each chain on its own minibatches; the sanity row says whether
+the chains' minibatches were independent. The run is a sub-run of llc-calibration
+(``llc-calibration-checkpoints``): no wall-clock cap, the same seed gives the same numbers.
 """
 
 from __future__ import annotations
 
+import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +27,90 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from piami.errors import PiamiValueError
 from piami.instruments.learning_coefficient import LLCEstimator
+from piami.lab import Comparison, Experiment, Result
+from piami.models import limit_threads
 
 # One setting for every checkpoint (the usual transformer choice: strong localization).
 LLC_SETTINGS = dict(sampler="sgld", step_size=1e-4, gamma=100.0, n_chains=2, batch_size=64)
 N_SEQS = 2048  # sequences in the fixed data set of the LLC
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckpointConfig:
+    """Settings of the checkpoint part (every field is also a field of llc-calibration's Config)."""
+
+    seed: int = 0  # seeds the belief model's training and the chains
+    belief_steps: int = 500  # training steps of the belief model
+    belief_checkpoints: int = 6  # log-spaced checkpoints kept (and measured)
+    llc_burnin: int = 100  # burn-in steps per checkpoint
+    llc_draws: int = 300  # draws per checkpoint
+    device: str = "auto"  # torch device
+    dtype: str = "float32"  # torch dtype
+    n_threads: int | None = 1  # torch CPU threads
+
+    def __post_init__(self) -> None:
+        for name, low in (
+            ("belief_steps", 10),
+            ("belief_checkpoints", 2),
+            ("llc_burnin", 0),
+            ("llc_draws", 4),
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise PiamiValueError(f"{name} must be an integer >= {low}, got {v!r}")
+
+
+def run_checkpoints(cfg: CheckpointConfig, *, progress: bool = True) -> Result:
+    """Train the belief model, estimate the LLC at each checkpoint (see the module docstring)."""
+    result = Result(
+        experiment="llc-calibration-checkpoints",
+        config={},
+        seed=cfg.seed,
+        description=(
+            "The LLC along the training checkpoints of a belief-geometry transformer: a measurement "
+            "(no exact value is known), with a check that the chains drew independent minibatches."
+        ),
+    )
+    with limit_threads(cfg.n_threads), tempfile.TemporaryDirectory(prefix="piami-llc-") as tmp:
+        rows, curve, timing = llc_along_training(cfg, tmp, progress=progress)
+    result.metrics["checkpoints"] = rows
+    result.metrics["training_curve"] = curve
+    result.timing["checkpoints"] = timing
+    independent = all(r["independent_batches"] for r in rows)
+    modes = sorted({r["batching"] for r in rows})
+    result.comparisons.append(
+        Comparison(
+            name="LLC chains along training draw their own minibatches",
+            kind="sanity",
+            predicted=1.0,
+            measured=float(independent),
+            tolerance=0.0,
+            tolerance_source="derived: R-hat and the spread across chains assume independent chains",
+            note=(
+                f"batching: {', '.join(modes)} (the transformer's token check cannot be vmapped "
+                "over per-chain batches, so each chain runs on its own batch)"
+            ),
+        )
+    )
+    result.add_figure(
+        "llc_along_training",
+        plot_checkpoints(rows, curve),
+        "LLC at the belief-geometry model's checkpoints over its training loss",
+    )
+    return result
+
+
 def llc_along_training(
-    cfg: Any, out_dir: str | Path, *, progress: bool = False
-) -> tuple[list[dict], Any]:
-    """Train the belief model, estimate the LLC at each checkpoint; return rows and a figure."""
+    cfg: CheckpointConfig, out_dir: str | Path, *, progress: bool = False
+) -> tuple[list[dict], dict, list[dict]]:
+    """Train the belief model and estimate the LLC at each checkpoint.
+
+    Returns:
+        ``(rows, curve, timing)``: one row per checkpoint, the training curve (steps, losses,
+        optimal loss) and the wall time of each estimate.
+    """
     from piami.experiments import belief_geometry as bg
     from piami.train.checkpoint import list_checkpoints, load_checkpoint
 
@@ -38,10 +120,11 @@ def llc_along_training(
         d_mlp=128,
         n_steps=cfg.belief_steps,
         batch_size=256,
-        time_budget_s=cfg.belief_time_budget_s,
+        time_budget_s=None,  # no wall-clock cap: the same seed trains the same weights
         n_checkpoints=cfg.belief_checkpoints,
         device=cfg.device,
         dtype=cfg.dtype,
+        n_threads=cfg.n_threads,
     )
     _, run_dir, hist = bg.train_belief_model(bcfg, out_dir, progress=progress)
     proc = bg.process_of(bcfg)
@@ -53,18 +136,15 @@ def llc_along_training(
     def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.reshape(-1, vocab), target.reshape(-1))
 
-    rows = []
+    settings = {**LLC_SETTINGS, "n_burnin": cfg.llc_burnin, "n_draws": cfg.llc_draws}
+    rows, timing = [], []
     for step, path in list_checkpoints(run_dir):
         model, meta = load_checkpoint(path, device=cfg.device, dtype=cfg.dtype)
-        est = LLCEstimator(
-            **LLC_SETTINGS,
-            n_burnin=cfg.llc_burnin,
-            n_draws=cfg.llc_draws,
-            seed=cfg.seed,
-            device=cfg.device,
-            dtype=cfg.dtype,
-        )
-        est.fit(model, data, loss_fn)
+        est = LLCEstimator(**settings, seed=cfg.seed, device=cfg.device, dtype=cfg.dtype)
+        with warnings.catch_warnings():  # the per-chain fallback is expected here (row above)
+            warnings.filterwarnings("ignore", message="LLCEstimator: the model's forward")
+            est.fit(model, data, loss_fn)
+        d = est.diagnostics_
         rows.append(
             {
                 "step": int(step),
@@ -72,27 +152,39 @@ def llc_along_training(
                 "llc_mean": est.llc_mean_,
                 "llc_std": est.llc_std_,
                 "reference_loss": est.reference_loss_,
-                "r_hat": est.diagnostics_["r_hat"],
+                "r_hat": d["r_hat"],
+                "batching": d["batching"],
+                "independent_batches": bool(d["independent_batches"]),
                 "n_params": int(sum(p.numel() for p in model.parameters())),
-                "settings": {
-                    **LLC_SETTINGS,
-                    "n_burnin": cfg.llc_burnin,
-                    "n_draws": cfg.llc_draws,
-                    "n_seqs": N_SEQS,
-                },
+                "settings": {**settings, "n_seqs": N_SEQS},
             }
         )
-    return rows, _plot(rows, hist)
+        timing.append(
+            {"step": int(step), "seconds": d["seconds"], "draws_per_second": d["draws_per_second"]}
+        )
+    curve = {
+        "step": [int(s) for s in hist.step],
+        "loss": [float(v) for v in hist.loss],
+        "optimal_loss": hist.optimal_loss,
+        "stop_reason": getattr(hist, "stop_reason", ""),
+    }
+    return rows, curve, timing
 
 
-def _plot(rows: list[dict], hist: Any) -> Any:
+def plot_checkpoints(rows: list[dict], curve: dict) -> Any:
+    """The training loss and the LLC at each checkpoint, on a shared log-step axis."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    steps = np.asarray(hist.step, dtype=float)
-    ax.plot(steps, hist.loss, color="0.5", lw=0.8, label="training loss")
-    if hist.optimal_loss is not None:
-        ax.axhline(hist.optimal_loss, color="0.3", ls=":", lw=0.8, label="optimal loss")
+    ax.plot(
+        np.asarray(curve["step"], dtype=float),
+        curve["loss"],
+        color="0.5",
+        lw=0.8,
+        label="training loss",
+    )
+    if curve.get("optimal_loss") is not None:
+        ax.axhline(curve["optimal_loss"], color="0.3", ls=":", lw=0.8, label="optimal loss")
     ax.set(xscale="log", xlabel="step", ylabel="loss (nats / token)")
     ax2 = ax.twinx()
     s = np.array([max(r["step"], 1) for r in rows], dtype=float)
@@ -104,3 +196,12 @@ def _plot(rows: list[dict], hist: Any) -> Any:
     h2, l2 = ax2.get_legend_handles_labels()
     ax2.legend(h1 + h2, l1 + l2, loc="center right")
     return fig
+
+
+EXPERIMENT = Experiment(
+    name="llc-calibration-checkpoints",
+    config_cls=CheckpointConfig,
+    run=run_checkpoints,
+    part_of="llc-calibration",
+    summary="the LLC along a belief-geometry transformer's training checkpoints (a measurement)",
+)

@@ -18,7 +18,8 @@ Design (differences from devinterp 2.0.1, the anchor library):
 * the reference loss ``L_n(w*)`` is taken on the full data set, not one batch;
 * burn-in draws are excluded from the estimate (``loss_trace_`` keeps them, marked by ``n_burnin``);
 * each chain draws its own minibatches (epochs without replacement), so chains are independent and
-  R-hat means something;
+  R-hat means something; a module whose forward pass cannot be vmapped over per-chain batches is
+  run once per chain, each on its own batch (a warning says so; ``diagnostics_["batching"]``);
 * a chain that goes non-finite is flagged and dropped with a warning; if all do, a
   :class:`~piami.errors.DivergenceError` names the hyperparameter to lower.
 """
@@ -50,6 +51,8 @@ __all__ = ["LLCEstimator"]
 
 _SAMPLERS = ("sgld", "rmsprop_sgld")
 _INTEGRATORS = ("euler", "leimkuhler_matthews")
+#: ``diagnostics_["batching"]`` values under which every chain sees its own minibatches (or all data).
+INDEPENDENT = ("full data", "per chain", "vmap", "per-chain loop")
 
 
 class LLCEstimator:
@@ -82,7 +85,10 @@ class LLCEstimator:
         n_beta_: the ``n beta`` used.
         diagnostics_: dict with ``r_hat`` (split R-hat of the draws across chains), ``geweke_z``
             and ``converged`` (per chain, ``|z| <= 3``), ``diverged`` (per chain), ``divergence``
-            (any chain diverged), ``draws_per_second`` (chains x steps / s) and ``seconds``.
+            (any chain diverged), ``draws_per_second`` (chains x steps / s), ``seconds``,
+            ``batching`` (how minibatches reach the chains: ``"full data"``, ``"per chain"``, or
+            for :meth:`fit` ``"vmap"`` / ``"per-chain loop"``) and ``independent_batches``
+            (True when each chain draws its own minibatches).
 
     Example:
         >>> import torch
@@ -235,7 +241,9 @@ class LLCEstimator:
         batcher = Batcher(n, batch, self.n_chains, gen, self.device_)
         grad_fn, w_star, ref = module_grad_fn(model, tensors, loss_fn, batch, batcher)
         self._sample(grad_fn, w_star, n, ref, gen)
-        self.diagnostics_["shared_batches"] = bool(grad_fn.shared_batches["on"])
+        self.diagnostics_["batching"] = grad_fn.batching["mode"]
+        self.diagnostics_["batching_note"] = grad_fn.batching["why"]
+        self.diagnostics_["independent_batches"] = grad_fn.batching["mode"] in INDEPENDENT
         return self
 
     def fit_flat(
@@ -393,5 +401,7 @@ class LLCEstimator:
             * (self.n_burnin + self.n_draws)
             / max(trace.seconds, 1e-12),
             "seconds": trace.seconds,
+            "batching": "full data" if n is None or self._batch(n) == n else "per chain",
+            "independent_batches": True,
         }
         return self

@@ -14,6 +14,7 @@ Minibatches are drawn per chain, in epochs without replacement (:class:`Batcher`
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -195,9 +196,11 @@ def module_grad_fn(
 
     ``w_star`` concatenates the trainable parameters in ``named_parameters`` order; frozen ones and
     buffers stay fixed. ``loss_fn(model(inputs), *targets)`` is the mean loss of a batch. Each chain
-    draws its own batch; a model whose forward pass branches on its inputs' values (which ``vmap``
-    cannot batch) falls back to one shared batch per step for all chains, recorded in
-    ``grad_fn.shared_batches["on"]``.
+    draws its own batch, always: a model whose forward pass branches on its inputs' values (which
+    ``vmap`` cannot batch over per-chain batches, e.g. a check ``int(tokens.max()) < d_vocab``)
+    is run once per chain instead, each chain on its own batch (slower, same numbers up to
+    rounding), with a warning; ``grad_fn.batching["mode"]`` records ``"full data"``, ``"vmap"`` or
+    ``"per-chain loop"`` and ``grad_fn.batching["why"]`` the error that forced the loop.
     """
     from torch.func import functional_call, grad_and_value, vmap
 
@@ -219,25 +222,36 @@ def module_grad_fn(
         return loss_fn(out, *batch_t[1:])
 
     ref = full_mean_loss(lambda *b: one(w_star, *b), tensors, max(batch, 1024))
-    g_batched = vmap(grad_and_value(one), in_dims=(0,) + (0,) * len(tensors))
-    g_full = vmap(grad_and_value(one), in_dims=(0,) + (None,) * len(tensors))
+    g_one = grad_and_value(one)
+    g_batched = vmap(g_one, in_dims=(0,) + (0,) * len(tensors))
+    g_full = vmap(g_one, in_dims=(0,) + (None,) * len(tensors))
+    mode = {"mode": "full data" if batch == n else "vmap", "why": ""}
 
-    shared = {"on": False}  # set when the model cannot be vmapped over per-chain batches
+    def looped(w: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outs = [g_one(w[c], *(t[idx[c]] for t in tensors)) for c in range(w.shape[0])]
+        return torch.stack([g for g, _ in outs]), torch.stack([v for _, v in outs])
 
     def grad_fn(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if batch == n:
             return g_full(w, *tensors)
         idx = batcher()
-        if not shared["on"]:
+        if mode["mode"] == "vmap":
             try:
                 return g_batched(w, *(t[idx] for t in tensors))
             except RuntimeError as exc:  # data-dependent control flow on the inputs (e.g. checks)
                 if "vmap" not in str(exc):
                     raise
-                shared["on"] = True
-        return g_full(w, *(t[idx[0]] for t in tensors))
+                mode["mode"], mode["why"] = "per-chain loop", str(exc).split("\n")[0][:200]
+                warnings.warn(
+                    "LLCEstimator: the model's forward pass cannot be vmapped over per-chain "
+                    f"batches ({mode['why']}); running it once per chain instead, each chain on "
+                    "its own minibatch (chains stay independent, sampling is slower)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return looped(w, idx)
 
-    grad_fn.shared_batches = shared  # type: ignore[attr-defined]
+    grad_fn.batching = mode  # type: ignore[attr-defined]
     return grad_fn, w_star, ref
 
 
