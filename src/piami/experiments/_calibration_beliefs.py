@@ -30,7 +30,9 @@ History (``piami run instrument-calibration``, seed 0, full size, 2026-12-03): w
 both full-size networks counted as resolved and their residual streams read 0.99 (theory 0.22,
 Mess3(0.05, 0.85)) and 1.44 (theory 1.23, Mess3(0.15, 0.6)): between 1% and 10% of pairs the
 belief radii of the first span four decades, the residual radii one; a network of finite
-precision cannot map belief differences of 1e-6 faithfully. Check (1) was added for that reason.
+precision cannot map belief differences far below its own error faithfully. Check (1) was added
+for that reason; with it both rows are not identified (beliefs err by 0.027 and 0.025 RMS against
+smallest radii of 1e-4 and 0.021).
 """
 
 from __future__ import annotations
