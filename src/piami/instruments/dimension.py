@@ -40,7 +40,19 @@ from piami.theory.fractal import (
 
 
 def _unique_points(X: np.ndarray) -> np.ndarray:
-    return np.unique(X, axis=0)
+    """Distinct points, centred and divided by a power of two near their largest coordinate.
+
+    Every estimator here uses ratios of distances only, so the rescaling changes no answer; it
+    keeps squared distances of points scaled by 1e-300 or 1e+300 from under- or overflowing
+    (which gave 0/0 = NaN), and dividing by a power of two is exact.
+    """
+    X = np.unique(X, axis=0)
+    if X.size:
+        X = X - X.mean(axis=0)
+        top = float(np.max(np.abs(X)))
+        if top > 0 and np.isfinite(top):
+            X = X / 2.0 ** np.frexp(top)[1]
+    return X
 
 
 def _check_level(level: float) -> None:

@@ -43,6 +43,7 @@ def effective_rank(W: object, *, method: str = "entropy") -> float:
     s = singular_spectrum(W)
     if s[0] == 0:
         raise PiamiValueError("the zero matrix has no effective rank")
+    s = s / s[0]  # every measure is scale-free; this keeps s^2 and s^4 from under/overflowing
     if method == "entropy":
         p = s / s.sum()
         p = p[p > 0]
