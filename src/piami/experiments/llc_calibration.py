@@ -35,6 +35,14 @@ potentials (1.7%; 1e-4 had not mixed, +40%). The quick budget on its tuning case
 estimates within 10% at 5 seeds (deeper tuning nets at that budget: up to 16% low, which is why
 the quick variant scores no deeper net).
 
+The default plan, measured once (2026-12-03, ``run_experiment("llc-calibration")`` in process,
+seed 0, so sub-run seeds 0-4; 11 CPU-minutes): regressions 15/15 and potentials 15/15 within 10%;
+deep linear 39/50 (78%, below the 80% bar: the run fails). The two five-layer nets overshoot at
+every seed (``4-6-5-6-4-3:2`` by +32% to +41%, ``3-4-5-4-3-2:1`` by +21% to +33%): the upward
+drift of five-layer chains at step 1e-3 that the one five-layer tuning net (+6.5% to +6.9%) did
+not show. The other eight nets land within 10% at 39 of 40 seeds, ``3-5-2-4:0`` included (-3% to
+-6%). The settings were not re-tuned on this result.
+
 Control. In every seed the first deep linear case is estimated again with its chains at ten
 times the nominal ``n beta`` while ``lambda_hat`` uses the nominal one: a broken estimator that
 must miss the exact value by more than 10% at every seed. ``temperature_factor`` breaks the
