@@ -28,7 +28,8 @@ def cluster():
 
 def _comparable(store: RunStore, rid: str) -> dict:
     data = json.loads((store.path(rid) / "result.json").read_text())
-    data.pop("runtime_s")
+    for key in ("runtime_s", "timing", "code_git"):  # wall clock; git state may change mid-test
+        data.pop(key, None)
     return data
 
 

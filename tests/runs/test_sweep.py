@@ -20,7 +20,8 @@ EXP = "toy-runs"
 def _comparable(path: Path) -> dict:
     """result.json without its wall time, the one field allowed to differ between executions."""
     data = json.loads((path / "result.json").read_text())
-    data.pop("runtime_s")
+    for key in ("runtime_s", "timing", "code_git"):  # wall clock; git state may change mid-test
+        data.pop(key, None)
     return data
 
 
