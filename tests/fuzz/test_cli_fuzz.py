@@ -294,10 +294,10 @@ def stubbed(monkeypatch, sandbox):
 
     from piami.runs.executors import InProcessExecutor
 
-    sweep_module = importlib.import_module("piami.runs.sweep")  # the module, not the function
+    execution = importlib.import_module("piami.runs.execution")
 
     monkeypatch.setattr(registry_module.Experiment, "__call__", _stub_call)
-    monkeypatch.setattr(sweep_module, "_make_executor", lambda *a, **k: InProcessExecutor())
+    monkeypatch.setattr(execution, "_make_executor", lambda *a, **k: InProcessExecutor())
     monkeypatch.chdir(sandbox)
 
 

@@ -21,9 +21,10 @@ from typing import Any
 from piami._io import ensure_writable_dir
 from piami.errors import PiamiKeyError, PiamiValueError
 from piami.lab import Result, get_experiment, list_experiments
+from piami.runs.execution import Backend, execute
 from piami.runs.plans import plan_runner
 from piami.runs.store import RunSpec, RunStore
-from piami.runs.sweep import Backend, execute, specs_for
+from piami.runs.sweep import specs_for
 
 
 @dataclass(kw_only=True)

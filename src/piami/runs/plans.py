@@ -20,8 +20,9 @@ import os
 from typing import Any
 
 from piami.lab.plan import PlanOutcome, PlanRunner, SubRun, check_plan
+from piami.runs.execution import Backend, execute
 from piami.runs.store import RunStore
-from piami.runs.sweep import Backend, execute, specs_for
+from piami.runs.sweep import specs_for
 
 
 def plan_runner(
