@@ -227,11 +227,12 @@ class Comparison:
     def describe_tolerance(self) -> str:
         """The tolerance as a reader reads it, e.g. ``"±0.02 (relative)"`` or ``"≥ predicted − 0"``."""
         rel = " (relative)" if self.relative else ""
+        tol = f"{self.tolerance:.4g}"
         if self.sense == "at_least":
-            return f"≥ predicted − {self.tolerance:g}{rel}"
+            return f"≥ predicted − {tol}{rel}"
         if self.sense == "at_most":
-            return f"≤ predicted + {self.tolerance:g}{rel}"
-        return f"±{self.tolerance:g}{rel}"
+            return f"≤ predicted + {tol}{rel}"
+        return f"±{tol}{rel}"
 
     # -- serialization ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

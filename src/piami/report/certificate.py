@@ -38,8 +38,9 @@ def _error(row: CertificateRow) -> str:
     return txt + unit
 
 
-def _summary(cert: Any) -> list[tuple[str, str, str, str, str]]:
-    """experiment, verdicts over seeds, predictions passed, controls passed, failures."""
+def _summary(cert: Any) -> list[tuple[str, str, str, str, str, str]]:
+    """experiment, verdicts over seeds, predictions passed, controls passed, failures, and the
+    rows the data did not decide."""
     out = []
     verdicts = experiment_verdicts(cert.results)
     rows = certificate_rows(cert.results)
@@ -55,18 +56,30 @@ def _summary(cert: Any) -> list[tuple[str, str, str, str, str]]:
             return f"{ok}/{dec}" if sel else "—"
 
         failed = len(cert.failures.get(name, {}))
+        undecided = [
+            f"{r.name} ({sum(v is None for v in r.passed.values())}/{len(r.passed)} seeds)"
+            for r in mine
+            if r.kind != "refuted" and any(v is None for v in r.passed.values())
+        ]
         out.append(
             (name, f"{n_pass}/{len(cert.seeds)} seeds pass", count("prediction"),
-             count("control"), str(failed))
+             count("control"), str(failed), "; ".join(undecided) or "—")
         )  # fmt: skip
     return out
+
+
+def _code(cert: Any) -> tuple[str, str]:
+    """The code fingerprint(s) and git description(s) of the results certified (normally one)."""
+    runs = [r for rs in cert.results.values() for r in rs]
+    codes = sorted({r.code for r in runs if r.code}) or [code_fingerprint()]
+    gits = sorted({r.code_git for r in runs if r.code_git}) or [git_describe()]
+    return ", ".join(codes), ", ".join(g for g in gits if g)
 
 
 def render_certificate(cert: Any) -> str:
     """The certificate as one HTML page."""
     rows = certificate_rows(cert.results)
-    code = code_fingerprint()
-    described = git_describe()
+    code, described = _code(cert)
     when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>piami certificate</title>",
@@ -81,11 +94,12 @@ def render_certificate(cert: Any) -> str:
         "fails. <i>n/i</i>: not identified (the data could not decide the row). Refuted rows are "
         "published predictions contradicted here: findings, not failures.</p>",
         "<h2>Experiments</h2><table><tr><th>experiment</th><th>verdict per seed</th>"
-        "<th>runs passing</th><th>prediction rows passed</th><th>control rows passed</th>"
-        "<th>runs that raised</th></tr>",
+        "<th>runs passing</th><th>prediction rows passed (of decided)</th>"
+        "<th>control rows passed (of decided)</th><th>runs that raised</th>"
+        "<th>rows not identified</th></tr>",
     ]
     verdicts = experiment_verdicts(cert.results)
-    for name, runs_pass, preds, controls, failed in _summary(cert):
+    for name, runs_pass, preds, controls, failed, undecided in _summary(cert):
         links = []
         for seed in cert.seeds:
             v = verdicts.get(name, {}).get(seed)
@@ -99,7 +113,8 @@ def render_certificate(cert: Any) -> str:
                 )
         parts.append(
             f"<tr><td><b>{html.escape(name)}</b></td><td>{' '.join(links)}</td>"
-            f"<td>{runs_pass}</td><td>{preds}</td><td>{controls}</td><td>{failed}</td></tr>"
+            f"<td>{runs_pass}</td><td>{preds}</td><td>{controls}</td><td>{failed}</td>"
+            f"<td><small>{html.escape(undecided)}</small></td></tr>"
         )
     parts.append("</table><h2>Every check</h2>")
     parts.append(
@@ -142,14 +157,15 @@ def render_markdown(cert: Any) -> str:
     """The experiments' summary as a Markdown table (for a README), with how it was made."""
     lines = [
         f"Variant {cert.variant}, seeds {', '.join(map(str, cert.seeds))}, code "
-        f"{code_fingerprint()}{f' ({git_describe()})' if git_describe() else ''}, "
+        f"{_code(cert)[0]}{f' ({_code(cert)[1]})' if _code(cert)[1] else ''}, "
         f"{cert.wall_s / 60:.1f} min.",
         "",
-        "| experiment | runs passing | prediction rows passed | control rows passed | runs that raised |",
-        "|---|---|---|---|---|",
+        "| experiment | runs passing | prediction rows passed | control rows passed | "
+        "runs that raised | rows not identified |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, runs_pass, preds, controls, failed in _summary(cert):
-        lines.append(f"| `{name}` | {runs_pass} | {preds} | {controls} | {failed} |")
+    for name, runs_pass, preds, controls, failed, undecided in _summary(cert):
+        lines.append(f"| `{name}` | {runs_pass} | {preds} | {controls} | {failed} | {undecided} |")
     return "\n".join(lines) + "\n"
 
 
@@ -161,8 +177,8 @@ def write_certificate(cert: Any) -> None:
     atomic_write_json(
         cert.out / "certificate.json",
         {
-            "code": code_fingerprint(),
-            "code_git": git_describe(),
+            "code": _code(cert)[0],
+            "code_git": _code(cert)[1],
             "variant": cert.variant,
             "seeds": cert.seeds,
             "wall_s": cert.wall_s,
