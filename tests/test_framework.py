@@ -14,6 +14,8 @@ from piami.errors import PiamiError, PiamiKeyError, PiamiTypeError, PiamiValueEr
 from piami.lab import (
     Comparison,
     Experiment,
+    FigureSpec,
+    Measurements,
     PlanOutcome,
     Result,
     SubRun,
@@ -27,8 +29,14 @@ from piami.report import render_html, save_result
 
 
 def row(**kw):
-    base = dict(name="a", kind="prediction", predicted=1.0, measured=1.0, tolerance=0.1,
-                tolerance_source="derived: test")  # fmt: skip
+    base = dict(
+        name="a",
+        kind="prediction",
+        predicted=1.0,
+        measured=1.0,
+        tolerance=0.1,
+        tolerance_source="derived: test",
+    )
     return Comparison(**(base | kw))
 
 
@@ -192,19 +200,26 @@ def _part_run(cfg, *, progress=True):
 
 def _plan(cfg):
     return [
-        SubRun(key=f"seed={s}", experiment="part-toy",
-               overrides={"seed": 99 if s == cfg.fail_seed else s})
+        SubRun(
+            key=f"seed={s}",
+            experiment="part-toy",
+            overrides={"seed": 99 if s == cfg.fail_seed else s},
+        )
         for s in range(cfg.n_seeds)
-    ]  # fmt: skip
+    ]
 
 
 def _combine(cfg, outcome: PlanOutcome):
     r = Result(experiment="", config={}, seed=cfg.seed)
     values = [res.metrics["value"] for res in outcome.results.values()]
     r.comparisons.append(
-        row(name="sum of values", predicted=sum(2 * s for s in range(cfg.n_seeds)),
-            measured=sum(values), tolerance=0)
-    )  # fmt: skip
+        row(
+            name="sum of values",
+            predicted=sum(2 * s for s in range(cfg.n_seeds)),
+            measured=sum(values),
+            tolerance=0,
+        )
+    )
     return r
 
 
@@ -278,3 +293,66 @@ def test_binomial_interval_is_clopper_pearson():
         assert binomial_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
     with pytest.raises(PiamiValueError):
         binomial_interval(6, 5)
+
+
+@dataclass(kw_only=True)
+class _SquareMeasurements(Measurements):
+    squared: float = 0.0
+
+
+def _measure(cfg, *, progress=True):
+    return _SquareMeasurements(
+        squared=float(cfg.n * cfg.n), metrics={"n": cfg.n}, timing={"s": 0.01}
+    )
+
+
+def _compare(cfg, m):
+    return [row(name="n squared", predicted=cfg.n**2, measured=m.squared, tolerance=0)]
+
+
+def _figures(cfg, m):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, m.squared])
+    return [FigureSpec(name="square", figure=fig, caption="n^2")]
+
+
+def test_measure_compare_figures_skeleton_builds_the_result():
+    exp = Experiment(
+        name="skeleton-toy",
+        config_cls=_Cfg,
+        measure=_measure,
+        compare=_compare,
+        figures=_figures,
+        describe=lambda cfg: f"n = {cfg.n}",
+    )
+    res = exp(_Cfg(n=5))
+    assert res.passed and res.metrics == {"n": 5} and res.timing == {"s": 0.01}
+    assert res.description == "n = 5" and [f.name for f in res.figures] == ["square"]
+    # compare is a pure function of the measurements: a synthetic one fails the row
+    (failed,) = _compare(_Cfg(n=5), _SquareMeasurements(squared=24.0))
+    assert failed.passed is False
+    with pytest.raises(PiamiTypeError, match="measure and compare"):
+        Experiment(name="x", config_cls=_Cfg, measure=_measure)
+    with pytest.raises(PiamiTypeError, match="Measurements"):
+        Experiment(
+            name="x", config_cls=_Cfg, measure=lambda cfg, progress=True: {}, compare=_compare
+        )()
+
+
+def test_combine_may_return_measurements(planned, monkeypatch):
+    def combine(cfg, outcome):
+        return _SquareMeasurements(
+            squared=sum(r.metrics["value"] for r in outcome.results.values())
+        )
+
+    whole = Experiment(
+        name="plan-toy2",
+        config_cls=_SeedCfg,
+        plan=_plan,
+        combine=combine,
+        compare=lambda cfg, m: [row(predicted=6.0, measured=m.squared, tolerance=0)],
+    )
+    res = whole()
+    assert res.passed and res.runs["computed"] == 3 and res.comparisons[-1].kind == "sanity"

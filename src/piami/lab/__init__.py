@@ -7,6 +7,7 @@ own against it (and make them visible to ``piami`` through ``$PIAMI_PLUGINS``):
 - :class:`Comparison`: one row (a prediction, control, sanity check or refuted claim), its
   tolerance and where that comes from; ``passed`` is computed, ``None`` when not identified;
 - :class:`Result`: the rows, metrics and figures of one run, and its verdict;
+- :class:`Measurements`, :class:`FigureSpec`: what ``measure`` returns and ``figures`` draws;
 - :class:`Experiment` and the registry; :func:`apply_overrides` for ``--set key=value``;
 - :class:`SubRun`, :class:`PlanOutcome`: experiments made of many runs declare them;
 - :func:`code_fingerprint`: what a stored result must match to be reused;
@@ -16,6 +17,7 @@ own against it (and make them visible to ``piami`` through ``$PIAMI_PLUGINS``):
 from piami.lab.comparison import COUNTED_KINDS, KINDS, TOLERANCE_SOURCES, Comparison
 from piami.lab.config import apply_overrides, config_to_dict, parse_overrides, parse_value
 from piami.lab.fingerprint import code_fingerprint, git_describe
+from piami.lab.measurements import FigureSpec, Measurements
 from piami.lab.plan import PlanOutcome, SubRun, run_plan_inprocess
 from piami.lab.rates import binomial_interval
 from piami.lab.registry import (
@@ -34,6 +36,8 @@ __all__ = [
     "Comparison",
     "Experiment",
     "Figure",
+    "FigureSpec",
+    "Measurements",
     "PlanOutcome",
     "Result",
     "SubRun",

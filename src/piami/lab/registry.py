@@ -2,9 +2,15 @@
 
 Each module in :mod:`piami.experiments` that defines ``EXPERIMENT = Experiment(...)`` is found
 automatically (no central list to edit), and so are the modules named in ``$PIAMI_PLUGINS``. An
-experiment is a frozen config dataclass, either a ``run(cfg, *, progress) -> Result`` function or a
-plan of sub-runs with a combine step (:mod:`piami.lab.plan`), and the overrides that make its
-``--quick`` variant. Calling an :class:`Experiment` fills in what every result records: name, config,
+experiment is a frozen config dataclass, the overrides that make its ``--quick`` variant, and one
+of three shapes:
+
+- ``measure`` + ``compare`` (+ ``figures``, ``describe``): the skeleton every piami experiment
+  follows (:mod:`piami.lab.measurements`); the framework builds the Result;
+- ``plan`` + ``combine`` + ``compare`` (+ ``figures``, ``describe``): an experiment made of sub-runs
+  (:mod:`piami.lab.plan`), whose ``combine`` makes their results into its measurements;
+- ``run(cfg, *, progress) -> Result``: a whole run in one function, for a user's quick experiment.
+ Calling an :class:`Experiment` fills in what every result records: name, config,
 seed, variant and overrides, the code fingerprint, and the wall time.
 """
 
@@ -22,6 +28,7 @@ from typing import Any
 from piami.errors import PiamiKeyError, PiamiTypeError
 from piami.lab.comparison import Comparison
 from piami.lab.config import apply_overrides, config_to_dict
+from piami.lab.measurements import FigureSpec, Measurements
 from piami.lab.plan import PlanOutcome, PlanRunner, SubRun, check_plan, run_plan_inprocess
 from piami.lab.result import Result
 
@@ -33,9 +40,14 @@ class Experiment:
     Attributes:
         name: the name used on the command line (``piami run NAME``).
         config_cls: frozen keyword-only dataclass of the settings; must have a ``seed: int`` field.
-        run: ``run(cfg, *, progress=True) -> Result``; or None when ``plan`` and ``combine`` are given.
+        measure: ``measure(cfg, *, progress) -> Measurements``.
+        compare: ``compare(cfg, m) -> list[Comparison]`` (with ``measure`` or ``plan``).
+        figures: ``figures(cfg, m) -> list[FigureSpec]`` (optional).
+        describe: ``describe(cfg) -> str``: the report's opening paragraph (optional).
         plan: ``plan(cfg) -> list[SubRun]``: the runs this experiment is made of.
-        combine: ``combine(cfg, outcome: PlanOutcome) -> Result``: their results made into its own.
+        combine: ``combine(cfg, outcome: PlanOutcome) -> Measurements`` (or, with no ``compare``,
+            a whole Result).
+        run: ``run(cfg, *, progress=True) -> Result``: the whole run in one function.
         quick: overrides giving the ``--quick`` variant (what the test suite runs).
         summary: one line for ``piami list``.
         part_of: for a sub-run experiment, the experiment that plans it (``piami certify`` and
@@ -44,9 +56,13 @@ class Experiment:
 
     name: str
     config_cls: type
-    run: Callable[..., Result] | None = None
+    measure: Callable[..., Measurements] | None = None
+    compare: Callable[[Any, Any], list[Comparison]] | None = None
+    figures: Callable[[Any, Any], list[FigureSpec]] | None = None
+    describe: Callable[[Any], str] | None = None
     plan: Callable[[Any], list[SubRun]] | None = None
-    combine: Callable[[Any, PlanOutcome], Result] | None = None
+    combine: Callable[[Any, PlanOutcome], Any] | None = None
+    run: Callable[..., Result] | None = None
     quick: Mapping[str, Any] = field(default_factory=dict)
     summary: str = ""
     part_of: str = ""
@@ -56,15 +72,22 @@ class Experiment:
             raise PiamiTypeError(f"experiment {self.name!r}: config_cls must be a dataclass")
         if "seed" not in {f.name for f in dataclasses.fields(self.config_cls)}:
             raise PiamiTypeError(f"experiment {self.name!r}: its config needs a 'seed' field")
-        if (self.run is None) == (self.plan is None) or (self.plan is None) != (
-            self.combine is None
+        shapes = sum(f is not None for f in (self.measure, self.plan, self.run))
+        if (
+            shapes != 1
+            or (self.plan is None) != (self.combine is None)
+            or (self.measure is not None and self.compare is None)
+            or (self.run is not None and self.compare is not None)
         ):
-            raise PiamiTypeError(f"experiment {self.name!r}: give either run, or plan and combine")
+            raise PiamiTypeError(
+                f"experiment {self.name!r}: give measure and compare, or plan, combine (and "
+                "compare), or run"
+            )
 
     @property
     def module(self) -> str:
         """The module that defines the experiment (imported by workers that do not know it)."""
-        fn = self.run or self.plan
+        fn = self.measure or self.plan or self.run
         return getattr(fn, "__module__", "") or ""
 
     def make_config(
@@ -77,6 +100,9 @@ class Experiment:
         if overrides:
             cfg = apply_overrides(cfg, dict(overrides))
         return cfg
+
+    def _build(self, cfg: Any, m: Any) -> Result:
+        return _build_result(self, cfg, m)
 
     def variant_of(self, cfg: Any, variant: str | None = None) -> tuple[str, dict[str, Any]]:
         """``(variant, overrides)``: the variant of ``cfg`` and the fields changed from it.
@@ -127,9 +153,12 @@ class Experiment:
         if self.plan is not None:
             subruns = check_plan(self.plan(cfg))
             outcome = (runner or run_plan_inprocess)(subruns, progress=progress)
-            result = self.combine(cfg, outcome)
+            combined = self.combine(cfg, outcome)
+            result = combined if self.compare is None else self._build(cfg, combined)
             result.runs = outcome.counts()
             result.comparisons.append(subruns_finished(outcome))
+        elif self.measure is not None:
+            result = self._build(cfg, self.measure(cfg, progress=progress))
         else:
             result = self.run(cfg, progress=progress)
         result.experiment = self.name
@@ -140,6 +169,27 @@ class Experiment:
         result.code_git = git_describe()
         result.runtime_s = time.perf_counter() - t0
         return result
+
+
+def _build_result(exp: Experiment, cfg: Any, m: Any) -> Result:
+    """The Result of measurements ``m``: compared, metrics and timing kept, figures rendered."""
+    if not isinstance(m, Measurements):
+        raise PiamiTypeError(
+            f"experiment {exp.name!r}: measure/combine must return Measurements, got "
+            f"{type(m).__name__}"
+        )
+    result = Result(
+        experiment=exp.name,
+        config={},
+        seed=int(cfg.seed),
+        description=exp.describe(cfg) if exp.describe is not None else "",
+        metrics=dict(m.metrics),
+        timing=dict(m.timing),
+    )
+    result.comparisons = list(exp.compare(cfg, m))
+    for spec in exp.figures(cfg, m) if exp.figures is not None else ():
+        result.add_figure(spec.name, spec.figure, spec.caption)
+    return result
 
 
 def subruns_finished(outcome: PlanOutcome) -> Comparison:
