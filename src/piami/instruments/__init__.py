@@ -15,6 +15,7 @@ from typing import Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "probes": ("LinearProbe", "r2_scores"),
+    "curves": ("first_crossing", "loglog_slope", "loglog_slope_interval"),
     "learning_coefficient": ("LLCEstimator",),
     "statistics": ("lagged_correlations", "CorrelationProfile"),
     "entropy": (
