@@ -15,25 +15,12 @@ import numpy as np
 import torch
 
 from piami.instruments.probes import LinearProbe, r2_scores
-from piami.models import Transformer
+from piami.models import Transformer, residual_stream
 
 
-@torch.no_grad()
 def activations(model: Transformer, inputs: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Residual streams [embed, after block 0, ...] as (n * pos, d_model) float32, and logits."""
-    names = ["blocks.0.hook_resid_pre"] + [
-        f"blocks.{layer}.hook_resid_post" for layer in range(model.cfg.n_layers)
-    ]
-    model.eval()
-    acts: list[list[np.ndarray]] = [[] for _ in names]
-    logits = []
-    for start in range(0, len(inputs), 4096):
-        chunk = torch.as_tensor(inputs[start : start + 4096], device=model.device)
-        out, cache = model.run_with_cache(chunk, names_filter=names)
-        logits.append(out.float().cpu().numpy())
-        for i, n in enumerate(names):
-            acts[i].append(cache[n].float().cpu().numpy().reshape(-1, model.cfg.d_model))
-    return [np.concatenate(a) for a in acts], np.concatenate(logits)
+    return residual_stream(model, inputs)
 
 
 def probe_r2(fit: list[np.ndarray], test: list[np.ndarray], y_fit: np.ndarray, y_test: np.ndarray):

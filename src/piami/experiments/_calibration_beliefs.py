@@ -47,11 +47,11 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import pdist
 
 from piami.errors import PiamiValueError
-from piami.experiments import _belief_measure as M
 from piami.experiments import belief_geometry as bg
 from piami.instruments.probes import LinearProbe
 from piami.instruments.sae import SparseAutoencoder
 from piami.lab import Comparison
+from piami.models import residual_stream
 from piami.processes import mess3
 from piami.theory.fractal import belief_dynamics, correlation_dimension, simplex_coordinates
 
@@ -194,7 +194,7 @@ def undecided_because(res: dict[str, float]) -> str:
 
 def _last_position(model: Any, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Final residual stream and next-token log-probabilities at the last context position."""
-    acts, logits = M.activations(model, inputs)
+    acts, logits = residual_stream(model, inputs)
     n, L = inputs.shape
     last = logits.reshape(n, L, -1)[:, -1].astype(np.float64)
     logq = last - last.max(1, keepdims=True)
@@ -334,7 +334,7 @@ def _sae_metrics(proc: Any, model: Any, cfg: Any, rng: np.random.Generator) -> d
     L, sets = cfg.n_ctx, []
     for _ in range(2):  # probe-fit set, test set (all positions)
         s = proc.sample(cfg.n_probe_seqs, L, rng=rng, return_beliefs=True)
-        sets.append((M.activations(model, s.tokens)[0][-1], s.beliefs[:, 1:].reshape(-1, 3)))
+        sets.append((residual_stream(model, s.tokens)[0][-1], s.beliefs[:, 1:].reshape(-1, 3)))
     (r_fit, b_fit), (r_test, b_test) = sets
     probe_r2 = float(LinearProbe().fit(r_fit, b_fit).score(r_test, b_test))
     r2, health = {}, {}

@@ -5,9 +5,11 @@
 - :class:`MLP`, :class:`DeepLinearNet`, :class:`TwoLayerNet`: fully connected nets in the
   parameterizations the dynamics and kernel theories use.
 - :class:`Bilinear`: the bilinear layer (W x) * (V x) of Pearce et al. (2024).
+- :func:`collect_activations` / :func:`residual_stream`: activations by hook name, as arrays.
 - :func:`resolve_device` / :func:`resolve_dtype`: the device and dtype settings.
 """
 
+from piami.models.activations import collect_activations, residual_stream
 from piami.models.bilinear import Bilinear, BilinearConfig, fit_bilinear
 from piami.models.device import limit_threads, resolve_device, resolve_dtype
 from piami.models.hooks import HookedModule, HookPoint
@@ -25,9 +27,11 @@ __all__ = [
     "TransformerConfig",
     "TwoLayerNet",
     "activation_fn",
+    "collect_activations",
     "few_threads",
     "fit_bilinear",
     "limit_threads",
+    "residual_stream",
     "resolve_device",
     "resolve_dtype",
 ]
