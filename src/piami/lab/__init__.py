@@ -18,7 +18,7 @@ from piami.lab.comparison import COUNTED_KINDS, KINDS, TOLERANCE_SOURCES, Compar
 from piami.lab.config import apply_overrides, config_to_dict, parse_overrides, parse_value
 from piami.lab.fingerprint import code_fingerprint, git_describe
 from piami.lab.measurements import FigureSpec, Measurements
-from piami.lab.plan import PlanOutcome, SubRun, run_plan_inprocess
+from piami.lab.plan import PlanOutcome, SubRun
 from piami.lab.rates import binomial_interval
 from piami.lab.registry import (
     Experiment,
@@ -26,6 +26,7 @@ from piami.lab.registry import (
     list_experiments,
     register,
     run_experiment,
+    run_plan_inprocess,
 )
 from piami.lab.result import Figure, Result
 

@@ -3,8 +3,9 @@
 An experiment that needs many independent runs (one per seed, one per training-set size) does
 not run them itself. It *declares* them: ``plan(cfg) -> list[SubRun]``, each sub-run an experiment
 name and its config overrides; and says how to turn their results into its own:
-``combine(cfg, outcome) -> Result``. Whoever executes the plan decides where the sub-runs run:
-:func:`run_plan_inprocess` (one after another in this process, the default of the Python API), or
+``combine(cfg, outcome) -> Measurements``. Whoever executes the plan decides where the sub-runs
+run: :func:`piami.lab.registry.run_plan_inprocess` (one after another in this process, the
+default of the Python API), or
 the runs layer (:func:`piami.runs.plan_runner`: a content-addressed store, a local process pool or
 Ray), which the command line uses. Since each sub-run is an ordinary run with its own seed, the
 numbers are the same whichever executes them.
@@ -16,7 +17,6 @@ sub-run finished.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,26 +89,3 @@ def check_plan(subruns: list[SubRun]) -> list[SubRun]:
         dup = sorted({k for k in keys if keys.count(k) > 1})
         raise PiamiValueError(f"plan has duplicate sub-run keys: {', '.join(dup)}")
     return subruns
-
-
-def run_plan_inprocess(subruns: list[SubRun], *, progress: bool = True) -> PlanOutcome:
-    """Run every sub-run in this process, one after another, storing nothing.
-
-    A sub-run that raises is recorded as failed (with the error) and the others still run.
-    """
-    from piami.lab.registry import get_experiment
-
-    outcome = PlanOutcome(n_planned=len(subruns))
-    # configs are built first, so a bad plan fails before any work
-    built = []
-    for sub in check_plan(subruns):
-        exp = get_experiment(sub.experiment)
-        built.append((sub, exp, exp.make_config(dict(sub.overrides))))
-    for sub, exp, cfg in built:
-        try:
-            outcome.results[sub.key] = exp(cfg, progress=progress)
-            outcome.n_computed += 1
-        except Exception as exc:  # recorded: the combined result fails its sanity row
-            last = traceback.format_exception(exc)[-1].strip()
-            outcome.failures[sub.key] = f"{type(exc).__name__}: {exc} ({last})"
-    return outcome

@@ -21,6 +21,7 @@ import importlib
 import os
 import pkgutil
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from piami.errors import PiamiKeyError, PiamiTypeError
 from piami.lab.comparison import Comparison
 from piami.lab.config import apply_overrides, config_to_dict
 from piami.lab.measurements import FigureSpec, Measurements
-from piami.lab.plan import PlanOutcome, PlanRunner, SubRun, check_plan, run_plan_inprocess
+from piami.lab.plan import PlanOutcome, PlanRunner, SubRun, check_plan
 from piami.lab.result import Result
 
 
@@ -210,6 +211,9 @@ def subruns_finished(outcome: PlanOutcome) -> Comparison:
     )
 
 
+#: The package whose modules (and subpackages) are scanned for ``EXPERIMENT``.
+EXPERIMENTS_PACKAGE = "piami.experiments"
+
 _REGISTRY: dict[str, Experiment] = {}
 _BROKEN: dict[str, str] = {}  # experiment module -> why it failed to import
 _DISCOVERED = False
@@ -232,13 +236,13 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import piami.experiments as pkg
-
+    # by name, not by an import statement: the framework does not depend on its content
+    pkg = importlib.import_module(EXPERIMENTS_PACKAGE)
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name.startswith("_"):
             continue
         try:
-            module = importlib.import_module(f"piami.experiments.{mod.name}")
+            module = importlib.import_module(f"{EXPERIMENTS_PACKAGE}.{mod.name}")
         except Exception as exc:  # one broken module (e.g. a missing extra) must not hide the rest
             _BROKEN[mod.name] = f"{type(exc).__name__}: {exc}"
             continue
@@ -293,3 +297,24 @@ def run_experiment(
     exp = get_experiment(name)
     cfg = exp.make_config(overrides, quick=quick)
     return exp(cfg, progress=progress, runner=runner, variant="quick" if quick else "full")
+
+
+def run_plan_inprocess(subruns: list[SubRun], *, progress: bool = True) -> PlanOutcome:
+    """Run every sub-run in this process, one after another, storing nothing.
+
+    A sub-run that raises is recorded as failed (with the error) and the others still run.
+    """
+    outcome = PlanOutcome(n_planned=len(subruns))
+    # configs are built first, so a bad plan fails before any work
+    built = []
+    for sub in check_plan(subruns):
+        exp = get_experiment(sub.experiment)
+        built.append((sub, exp, exp.make_config(dict(sub.overrides))))
+    for sub, exp, cfg in built:
+        try:
+            outcome.results[sub.key] = exp(cfg, progress=progress)
+            outcome.n_computed += 1
+        except Exception as exc:  # recorded: the combined result fails its sanity row
+            last = traceback.format_exception(exc)[-1].strip()
+            outcome.failures[sub.key] = f"{type(exc).__name__}: {exc} ({last})"
+    return outcome
