@@ -112,9 +112,18 @@ def fit_bilinear(
     """Train ``model`` by AdamW on the mean squared error of ``Y`` from ``X``; returns the losses.
 
     Args:
-        X: ``(n, d_in)`` inputs; Y: ``(n, d_out)`` targets.
-        n_steps, lr, batch_size, weight_decay: optimizer settings (cosine decay of ``lr`` to 0).
+        model: the layer to train (in place).
+        X: ``(n, d_in)`` inputs.
+        Y: ``(n, d_out)`` targets.
+        n_steps: optimizer steps.
+        lr: AdamW learning rate (cosine decay to 0).
+        batch_size: samples per step.
+        weight_decay: AdamW weight decay.
         generator: draws the batches.
+        progress: show a progress bar.
+
+    Returns:
+        The training loss at every step, ``(n_steps,)``.
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)

@@ -243,13 +243,18 @@ class TwoLayerNet(nn.Module):
     """``f(x) = scale * sum_i a_i phi(w_i . x + b_i)`` with ``w_i ~ N(0, w_std^2 I)``, ``a_i ~ N(0, a_std^2)``.
 
     Args:
-        d_in: input size; width: number of hidden units ``N``.
+        d_in: input size.
+        width: number of hidden units ``N``.
         scale: output multiplier (``1/(gamma0 N)``: mean-field DMFT; ``1/N``: Abbe et al.).
         activation: relu, erf, tanh or linear.
-        w_std, a_std: initial scales; bias_std: initial bias scale (0 means no bias parameter).
+        w_std: initial scale of the first-layer weights ``w_i``.
+        a_std: initial scale of the second-layer weights ``a_i``.
+        bias_std: initial bias scale (0 means no bias parameter).
         symmetric: draw units in pairs ``(a, w, b)`` and ``(-a, w, b)`` so that ``f = 0`` at
             initialization exactly (needs an even width).
-        generator, dtype, device: as usual.
+        generator: draws the initial weights (None: torch's global generator).
+        dtype: parameter dtype.
+        device: parameter device.
 
     Shapes: ``forward(x: (batch, d_in)) -> (batch,)``.
     """

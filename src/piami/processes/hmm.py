@@ -105,7 +105,9 @@ class HiddenMarkovModel(GeneralizedHiddenMarkovModel):
             n_seqs: number of sequences (>= 1).
             seq_len: symbols per sequence (>= 0).
             rng: numpy random generator; the same seed gives the same tokens whatever flags are set.
-            return_states, return_beliefs, return_probs: also return these (see :class:`HMMSample`).
+            return_states: also return the hidden states (see :class:`HMMSample`).
+            return_beliefs: also return the exact beliefs (see :class:`HMMSample`).
+            return_probs: also return the exact next-token probabilities (see :class:`HMMSample`).
 
         Returns:
             int64 ``(n_seqs, seq_len)`` when no ``return_*`` flag is set, else an :class:`HMMSample`.

@@ -92,8 +92,9 @@ def belief_trajectories(
         tokens: int array ``(n_seqs, seq_len)`` of symbols in ``[0, n_symbols)``.
         root: belief before any symbol (the stationary distribution for the process itself).
         right: principal right eigenvector (None: all ones, an HMM).
-        want_beliefs, want_probs: skip storing one of the outputs (it is then None) to save the
-            memory traffic of writing it.
+        want_beliefs: False skips storing the beliefs (returned as None), to save the memory
+            traffic of writing them.
+        want_probs: False skips storing the probabilities (returned as None), likewise.
 
     Returns:
         ``(beliefs, probs)``: ``beliefs[:, t] = Pr(S_t | x_<t)`` of shape ``(n_seqs, seq_len + 1,

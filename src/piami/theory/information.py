@@ -202,7 +202,8 @@ def entropy_rate(
         right: principal right eigenvector (None: an HMM).
         rng: random generator for the time average (None: ``np.random.default_rng(0)``, so the
             same call gives the same number).
-        n_chains, n_steps: size of the time average (its stderr is returned).
+        n_chains: chains of the time average (its stderr is returned).
+        n_steps: steps of each chain of the time average.
         myopic_depth: depth of the mixed-state layers giving ``myopic_bound`` (0: skip).
     """
     hmm = right is None

@@ -90,7 +90,8 @@ def collapse(
         n: context window of each loss.
         P: training tokens of each loss.
         h_inf: entropy rate (nats).
-        gamma, beta: the two exponents.
+        gamma: decay exponent of the conditional entropies, ``H_n - H_inf ~ n**(-gamma)``.
+        beta: decay exponent of the correlations, ``||C(n)|| ~ n**(-beta)``.
 
     Returns:
         ``(x, y)`` arrays of the broadcast shape.
