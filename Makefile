@@ -8,7 +8,7 @@ TORCH_PIN := torch==2.13.0
 
 BENCH_VENV := .venv-bench
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test test-fast docs bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The unit tests without the slow theory-vs-network runs: a minute or two, for the edit loop.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# The documentation site, built strictly (a warning is an error) into site/; open site/index.html.
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict
 
 # devinterp, the LLC anchor, lives in its own venv so it can never disturb the main one.
 $(BENCH_VENV)/.installed:
@@ -43,4 +56,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) out site .pytest_cache .ruff_cache

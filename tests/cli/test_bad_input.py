@@ -35,9 +35,15 @@ def calls(monkeypatch):
         seen.append((self.name, cfg))
         r = Result(experiment=self.name, config={}, seed=0)
         r.comparisons.append(
-            Comparison(name="s", kind="prediction", predicted=1, measured=1, tolerance=0,
-                       tolerance_source="derived: stub")
-        )  # fmt: skip
+            Comparison(
+                name="s",
+                kind="prediction",
+                predicted=1,
+                measured=1,
+                tolerance=0,
+                tolerance_source="derived: stub",
+            )
+        )
         return r
 
     monkeypatch.setattr(registry_module.Experiment, "__call__", stub)
@@ -53,21 +59,37 @@ def test_out_that_cannot_be_a_folder_fails_before_the_run(tmp_path, capsys, call
 
 def test_sweep_and_certify_check_out_first(tmp_path, capsys, calls):
     (tmp_path / "f").write_text("x")
-    assert main(["sweep", "kernel-limit", "--quick", "--out", str(tmp_path / "f"),
-                 "--workers", "1", "--no-progress"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "sweep",
+                "kernel-limit",
+                "--quick",
+                "--out",
+                str(tmp_path / "f"),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     one_line_error(capsys)
     assert main(["certify", "--quick", "--out", str(tmp_path / "f"), "--no-progress"]) == 2
     one_line_error(capsys)
     assert calls == []
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "kernel-limit", "--set", "seed=-1"],
-    ["run", "kernel-limit", "--set", "seed=1.5"],
-    ["run", "kernel-limit", "--set", f"seed={2**64}"],
-    ["stats", "mess3", "--seed", "-3"],
-    ["process", "random_hmm(n_states=3, n_symbols=2, seed=1.5)"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "kernel-limit", "--set", "seed=-1"],
+        ["run", "kernel-limit", "--set", "seed=1.5"],
+        ["run", "kernel-limit", "--set", f"seed={2**64}"],
+        ["stats", "mess3", "--seed", "-3"],
+        ["process", "random_hmm(n_states=3, n_symbols=2, seed=1.5)"],
+    ],
+)
 def test_seeds_are_non_negative_integers(capsys, calls, argv):
     assert main(argv) == 2
     assert "seed" in one_line_error(capsys) and calls == []
@@ -78,14 +100,23 @@ def test_nan_in_a_float_field_is_refused(capsys, calls):
     assert "NaN" in one_line_error(capsys) and calls == []
 
 
-@pytest.mark.parametrize("argv", [
-    ["sweep", "kernel-limit", "--seeds", str(10**9), "--workers", "1"],
-    ["sweep", "kernel-limit", "--grid", "seed=" + ",".join(map(str, range(400))),
-     "--grid", "n_test=" + ",".join(map(str, range(100, 400)))],
-    ["process", "random_hmm(n_states=1000000, n_symbols=2)"],
-    ["process", "mess3", "--chains", "100000", "--steps", "100000"],
-    ["stats", "mess3", "--n-seqs", str(10**12)],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sweep", "kernel-limit", "--seeds", str(10**9), "--workers", "1"],
+        [
+            "sweep",
+            "kernel-limit",
+            "--grid",
+            "seed=" + ",".join(map(str, range(400))),
+            "--grid",
+            "n_test=" + ",".join(map(str, range(100, 400))),
+        ],
+        ["process", "random_hmm(n_states=1000000, n_symbols=2)"],
+        ["process", "mess3", "--chains", "100000", "--steps", "100000"],
+        ["stats", "mess3", "--n-seqs", str(10**12)],
+    ],
+)
 def test_sizes_past_the_stated_limit_are_refused_at_once(tmp_path, capsys, calls, argv):
     assert main([*argv, *(["--out", str(tmp_path / "o")] if argv[0] == "sweep" else [])]) == 2
     assert re.search("limit|at most", one_line_error(capsys)) and calls == []

@@ -1,31 +1,109 @@
-"""The belief-geometry experiment: the quick run passes with its controls, gives the same numbers
-beside a busy process, fails with a barely trained network; its baselines are right."""
+"""The belief-geometry experiment: compare() on synthetic measurements (every row passes, and each
+row fails in its own case), and, slow, the quick run passes with its controls, gives the same
+numbers beside a busy process, fails with a barely trained network. Its instruments are tested
+in tests/instruments/test_beliefs.py."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 from reproducibility import assert_reproducible_beside_load
 
 from piami.errors import PiamiError, PiamiKeyError, PiamiValueError
-from piami.experiments._belief_measure import (
-    bootstrap_r2,
-    onehot_r2,
-    percentile_interval,
-    shuffled_r2,
-    window_ids,
-)
-from piami.experiments.belief_geometry import EXPERIMENT, Config
-from piami.instruments.probes import LinearProbe, r2_scores
+from piami.experiments.belief_geometry import EXPERIMENT, BeliefMeasurements, Config, compare
+from piami.experiments.belief_geometry.measure import K3
 
 KL_ROW = "KL(exact ‖ model), mean over positions"
 R2_ROW = "R² of beliefs from the final residual stream"
 BEYOND_K3_ROW = "R² of beliefs: all layers concatenated minus position + last 3 tokens"
 TRAINED_ROWS = {KL_ROW, R2_ROW, BEYOND_K3_ROW}
+KL_UNTRAINED_ROW = "untrained network's KL exceeds the bar"
+KL_K3_ROW = "KL of the best predictor from position + last 3 tokens exceeds the bar"
+R2_UNTRAINED_ROW = "untrained network's final-layer R² falls below the bar"
+SHUFFLED_ROW = "R² of a probe on shuffled beliefs (targets permuted across samples)"
+ENTROPY_ROW = "entropy of the exact next-token distribution vs myopic entropy h(t+2)"
+LAYERS = ("embed", "L0", "L1", "L2", "L3", "concat")  # Config(): 4 layers
 
 
 def rows(result):
     return {c.name: c for c in result.comparisons}
+
+
+def r2_by_layer(*values: float) -> dict[str, float]:
+    return dict(zip(LAYERS, values, strict=True))
+
+
+def synthetic(**changes) -> BeliefMeasurements:
+    """Measurements of a run that passes every row (numbers like the quick run's), then
+    ``changes``: ``r2_trained`` / ``r2_untrained`` replace one layer's R² of beliefs."""
+    rng = np.random.default_rng(0)
+    n, L = 300, 10
+    trained = r2_by_layer(0.9, 0.95, 0.97, 0.99, 0.998, 0.999) | changes.pop("r2_trained", {})
+    untrained = r2_by_layer(0.9, 0.92, 0.94, 0.95, 0.96, 0.97) | changes.pop("r2_untrained", {})
+    m = BeliefMeasurements(
+        r2={"beliefs_trained": trained, "beliefs_untrained": untrained},
+        kl_trained=0.001 * (1 + 0.1 * rng.standard_normal((n, L))),
+        kl_untrained=0.3 * (1 + 0.1 * rng.standard_normal((n, L))),
+        r2_onehot={K3: 0.99},
+        kl_onehot={K3: 0.0033},
+        r2_final_interval=(0.997, 0.999),
+        concat_minus_k3_interval=(0.008, 0.011),
+        shuffled=-0.007,
+        entropy_per_seq=0.8 + 0.05 * rng.standard_normal(n),
+        optimal=np.full(L, 0.8),
+    )
+    return dataclasses.replace(m, **changes)
+
+
+def test_compare_passes_every_row_of_a_good_run():
+    rows_ = compare(Config(), synthetic())
+    assert len(rows_) == 8 and all(c.passed is True for c in rows_), [c.name for c in rows_]
+    assert {c.name for c in rows_ if c.kind == "prediction"} == TRAINED_ROWS
+    assert all(c.tolerance_source for c in rows_)
+
+
+# each case breaks one ingredient; exactly its row fails
+FAILING = {
+    KL_ROW: {"kl_trained": np.full((300, 10), 0.01)},
+    KL_UNTRAINED_ROW: {"kl_untrained": np.full((300, 10), 0.001)},
+    KL_K3_ROW: {"kl_onehot": {K3: 0.001}},
+    R2_ROW: {"r2_trained": {"L3": 0.95}, "r2_final_interval": (0.94, 0.96)},
+    R2_UNTRAINED_ROW: {"r2_untrained": {"L3": 0.99}},
+    BEYOND_K3_ROW: {"r2_trained": {"concat": 0.98}, "concat_minus_k3_interval": (-0.012, -0.008)},
+    SHUFFLED_ROW: {"shuffled": 0.3},
+    ENTROPY_ROW: {"optimal": np.full(10, 0.9)},
+}
+
+
+@pytest.mark.parametrize("row", list(FAILING))
+def test_compare_fails_exactly_the_row_whose_ingredient_is_broken(row):
+    rows_ = {c.name: c for c in compare(Config(), synthetic(**FAILING[row]))}
+    assert len(rows_) == 8 and rows_[row].passed is False, rows_[row]
+    assert all(c.passed is True for name, c in rows_.items() if name != row)
+
+
+def test_a_time_budget_leaves_only_the_trained_rows_not_identified():
+    rows_ = compare(Config(), synthetic(not_identified="training stopped at step 1 of 400"))
+    for c in rows_:
+        assert (c.passed is None) == (c.name in TRAINED_ROWS), c.name
+        assert c.name not in TRAINED_ROWS or "step 1 of 400" in c.not_identified
+
+
+def test_the_beyond_k3_row_is_not_identified_when_its_interval_contains_zero():
+    rows_ = {
+        c.name: c for c in compare(Config(), synthetic(concat_minus_k3_interval=(-1e-3, 0.02)))
+    }
+    assert rows_[BEYOND_K3_ROW].passed is None
+    assert "contains 0" in rows_[BEYOND_K3_ROW].not_identified
+    assert all(c.passed for name, c in rows_.items() if name != BEYOND_K3_ROW)
+
+
+def test_bars_set_by_the_user_are_used_and_named():
+    rows_ = {c.name: c for c in compare(Config(kl_tolerance=0.0005), synthetic())}
+    assert rows_[KL_ROW].passed is False and rows_[KL_ROW].tolerance == 0.0005
+    assert "set by the user (kl_tolerance=0.0005" in rows_[KL_ROW].tolerance_source
 
 
 @pytest.fixture(scope="module")
@@ -95,34 +173,6 @@ def test_a_users_time_budget_leaves_the_trained_rows_not_identified():
             assert c.passed is not None, name
 
 
-def test_onehot_baseline_equals_a_linear_probe_on_the_one_hot_code():
-    """The k-token baseline is computed as category means; check it against LinearProbe."""
-    rng = np.random.default_rng(0)
-    fit_in, test_in = rng.integers(0, 3, (400, 5)), rng.integers(0, 3, (300, 5))
-    y_fit = rng.normal(size=(2000, 2)) + fit_in.reshape(-1, 1)
-    y_test = rng.normal(size=(1500, 2)) + test_in.reshape(-1, 1)
-    k = 2
-    ids_fit, ids_test = window_ids(fit_in, k, 3), window_ids(test_in, k, 3)
-    codes = np.unique(np.concatenate([ids_fit, ids_test]))
-
-    def onehot(ids):
-        return (ids[:, None] == codes[None, :]).astype(float)
-
-    probe = LinearProbe().fit(onehot(ids_fit), y_fit)
-    assert set(ids_test) <= set(ids_fit)  # every code seen in fitting: the two must agree
-    assert onehot_r2(ids_fit, ids_test, y_fit, y_test) == pytest.approx(
-        probe.score(onehot(ids_test), y_test), abs=1e-9
-    )
-
-
-def test_window_ids_encode_position_and_last_k_tokens():
-    x = np.array([[0, 1, 2, 1], [2, 1, 2, 1]])
-    ids = window_ids(x, 2, 3).reshape(2, 4)
-    assert ids[0, 3] == ids[1, 3] and ids[0, 2] == ids[1, 2]
-    assert ids[0, 1] != ids[1, 1]  # windows (0,1) and (2,1) differ
-    assert len(set(window_ids(x, 1, 3))) == len({(t, v) for row in x for t, v in enumerate(row)})
-
-
 def test_config_validation_and_overrides():
     exp = EXPERIMENT
     assert exp.make_config({"process": "rrxor"}).process == "rrxor"
@@ -137,23 +187,3 @@ def test_config_validation_and_overrides():
     assert Config().time_budget_s is None  # no wall-clock limit by default
     with pytest.raises(PiamiKeyError, match="n_layers"):
         exp.make_config({"n_layer": "3"})
-
-
-def test_bootstrap_r2_resamples_whole_sequences_around_the_sample_value():
-    rng = np.random.default_rng(1)
-    y = rng.normal(size=(3000, 2))
-    good, bad = y + 0.1 * rng.normal(size=y.shape), y + 0.5 * rng.normal(size=y.shape)
-    reps = bootstrap_r2(y, {"good": good, "bad": bad}, 10, rng, n_boot=300)
-    for name, pred in (("good", good), ("bad", bad)):
-        lo, hi = percentile_interval(reps[name])
-        assert lo < r2_scores(y, pred)[0] < hi and hi - lo < 0.05
-    assert np.all(reps["good"] > reps["bad"])  # paired: the same resamples for both
-
-
-def test_a_probe_on_shuffled_targets_scores_no_r2():
-    rng = np.random.default_rng(2)
-    X = [rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))]
-    W = rng.normal(size=(3, 3))
-    Y = [x[:, :3] @ W for x in X]  # targets linear in the features
-    assert LinearProbe().fit(X[0], Y[0]).score(X[1], Y[1]) > 0.999
-    assert shuffled_r2([X[0]], [X[1]], Y[0], Y[1], rng) < 0.01

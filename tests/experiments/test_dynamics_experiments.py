@@ -144,14 +144,14 @@ def test_support_frequencies_follow_hypercube_point_order():
 
 def test_staircase_exponent_beyond_the_schedule():
     """What the theory adds to the step size's exponent: 0, 0 and 1/2."""
-    from piami.experiments._staircase_rows import added_exponent, schedule_exponent
+    from piami.experiments.staircase.config import added_exponent, schedule_exponent
 
     assert [schedule_exponent(k) for k in (1, 2, 3)] == [1.0, 1.0, 1.5]
     assert [added_exponent(k) for k in (1, 2, 3)] == [0.0, 0.0, 0.5]
 
 
 def test_pooled_slope_recovers_a_power_law_and_covers_it():
-    from piami.experiments._staircase_net import pooled_slope
+    from piami.experiments.staircase.readouts import pooled_slope
 
     rng = np.random.default_rng(0)
     dims = np.array([8.0, 16.0, 32.0, 64.0])
@@ -161,7 +161,7 @@ def test_pooled_slope_recovers_a_power_law_and_covers_it():
 
 
 def test_exponent_row_is_not_identified_when_a_replica_never_escaped():
-    from piami.experiments._staircase_rows import exponent_row
+    from piami.experiments.staircase.compare import exponent_row
 
     dims = np.array([8.0, 16.0, 32.0, 64.0])
     times = np.tile(dims[:, None] ** 0.5, (1, 3))
@@ -174,13 +174,24 @@ def test_exponent_row_is_not_identified_when_a_replica_never_escaped():
 
 
 def test_deep_linear_plateau_row_not_identified_when_the_window_is_empty():
-    from piami.experiments.deep_linear_dynamics import _plateau_rows
+    from piami.experiments.deep_linear_dynamics import DepthRun, _plateau_rows
 
     s = np.array([2.0, 1.0])
     t = np.linspace(0, 10, 101)
-    losses = np.linspace(2.5, 0.1, 101)
-    u_gd = np.zeros((101, 2))
-    rows = _plateau_rows(2, s, 1e-3, t, losses, np.array([5.0, np.nan]), u_gd, 0.0)
+    zeros = np.zeros((101, 2))
+    run = DepthRun(
+        depth=2,
+        u0=1e-3,
+        t=t,
+        modes=zeros,
+        losses=np.linspace(2.5, 0.1, 101),
+        u_flow=zeros,
+        u_gd=zeros,
+        t_flow=np.array([5.0, 7.0]),
+        t_gd=np.array([5.0, 7.0]),
+        t_meas=np.array([5.0, np.nan]),
+    )
+    rows = _plateau_rows(run, s, 0.0)
     assert [r.kind for r in rows] == ["prediction", "control"]
     assert all(r.passed is None and "never reached s/2" in r.not_identified for r in rows)
 

@@ -1,8 +1,10 @@
 """llc-calibration: the quick run's rates and control, a broken temperature failing the run,
-reproducibility beside a busy process, the plan's seeds, the combine step and config validation."""
+reproducibility beside a busy process, the plan's seeds, the combine step, each compare() on
+synthetic measurements (every row passing, then each row failing) and config validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -11,9 +13,9 @@ from reproducibility import assert_reproducible_beside_load
 
 from piami.errors import PiamiError
 from piami.experiments import get_experiment, run_experiment
-from piami.experiments._llc_cases import CaseConfig, case_generator, cases
-from piami.experiments._llc_tuning import TUNING_DEEP_LINEAR
-from piami.experiments.llc_calibration import Config, balanced_factorization, combine, plan
+from piami.experiments import llc_calibration as llc
+from piami.experiments.llc_calibration import checkpoints, seed, tuning
+from piami.experiments.llc_calibration.cases import CaseConfig, case_generator, cases
 from piami.lab import PlanOutcome, Result
 from piami.theory.learning_coefficient import normal_crossing_expectation
 
@@ -84,21 +86,29 @@ def test_chains_at_a_wrong_temperature_fail_the_run():
 
 
 def test_plan_seeds_are_disjoint_across_top_level_seeds():
-    a, b = plan(Config(seed=0)), plan(Config(seed=1))
+    a, b = llc.plan(llc.Config(seed=0)), llc.plan(llc.Config(seed=1))
     seeds = [
         {s.overrides["seed"] for s in p if s.experiment == "llc-calibration-seed"} for p in (a, b)
     ]
     assert seeds[0] == {0, 1, 2, 3, 4} and seeds[1] == {5, 6, 7, 8, 9}
     assert [s.key for s in a][-1] == "checkpoints"
-    assert not any(
-        s.experiment == "llc-calibration-checkpoints" for s in plan(Config(checkpoint_llc=False))
-    )
+    no_ck = llc.plan(llc.Config(checkpoint_llc=False))
+    assert not any(s.experiment == "llc-calibration-checkpoints" for s in no_ck)
     # every sub-run config builds from the overrides alone
     for sub in a:
         get_experiment(sub.experiment).make_config(dict(sub.overrides))
 
 
-def _fake_seed(seed: int, cfg: Config, err: float, control_err: float = -0.9) -> Result:
+def test_the_parts_are_registered_as_parts_of_llc_calibration():
+    for name in ("llc-calibration-seed", "llc-calibration-tuning", "llc-calibration-checkpoints"):
+        assert get_experiment(name).part_of == "llc-calibration"
+    assert get_experiment("llc-calibration").measure is None  # a plan of sub-runs
+
+
+# -- combine: sub-run results pooled into measurements -------------------------------------------
+
+
+def _fake_seed(s: int, cfg: llc.Config, err: float, control_err: float = -0.9) -> Result:
     rows = [
         {
             "case": c["name"],
@@ -113,32 +123,195 @@ def _fake_seed(seed: int, cfg: Config, err: float, control_err: float = -0.9) ->
     return Result(
         experiment="llc-calibration-seed",
         config={},
-        seed=seed,
+        seed=s,
         metrics={"cases": rows, "control": control},
     )
 
 
-def test_combine_counts_rates_and_refuses_too_few_seeds():
-    cfg = Config(regular=("3-1",), potentials=(), deep_linear=("5-4-3:1",), checkpoint_llc=False)
+def test_combine_pools_the_seeds_per_case():
+    cfg = llc.Config(
+        regular=("3-1",), potentials=(), deep_linear=("5-4-3:1",), checkpoint_llc=False
+    )
     errs = {0: 0.02, 1: -0.05, 2: 0.15, 3: 0.0, 4: 0.01}  # one seed misses
     out = PlanOutcome(
         results={f"seed={s}": _fake_seed(s, cfg, e) for s, e in errs.items()}, n_planned=5
     )
-    r = combine(cfg, out)
-    rates = {c.name: c for c in r.comparisons if c.kind == "prediction"}
-    assert len(rates) == 2
-    for c in rates.values():
-        assert c.measured == pytest.approx(0.8) and c.passed is True
-    assert r.comparisons[-1].kind == "control" and r.comparisons[-1].passed is True
-    case = r.metrics["cases"][0]
+    m = llc.combine(cfg, out)
+    assert isinstance(m, llc.LLCMeasurements) and m.seeds == [0, 1, 2, 3, 4]
+    assert m.checkpoints is None and len(m.controls) == 5
+    case = m.cases[0]
     assert case["within"] == 4 and case["mean_rel_error"] == pytest.approx(0.026)
-    # a control that does not miss fails; fewer than 5 seeds leave the rates undecided
-    out.results["seed=4"] = _fake_seed(4, cfg, 0.01, control_err=0.05)
-    assert combine(cfg, out).comparisons[-1].passed is False
+    assert m.metrics["cases"] is m.cases and m.metrics["control"] == m.controls
+    rows = llc.compare(cfg, m)
+    assert [c.kind for c in rows] == ["prediction", "prediction", "control"]
+    assert all(c.passed is True for c in rows) and rows[0].measured == pytest.approx(0.8)
     del out.results["seed=4"]
-    r = combine(cfg, out)
-    assert all(c.passed is None for c in r.comparisons)
-    assert "only 4 seed(s)" in r.comparisons[0].not_identified
+    assert llc.combine(cfg, out).seeds == [0, 1, 2, 3]
+
+
+# -- compare on synthetic measurements (milliseconds) --------------------------------------------
+
+
+def _pooled(family: str, within: int = 5, n: int = 5) -> dict:
+    return {
+        "case": f"a {family} case",
+        "family": family,
+        "n_seeds": n,
+        "within": within,
+        "mean_rel_error": 0.01,
+        "std_rel_error": 0.02,
+    }
+
+
+def _measurements(**broken: bool) -> llc.LLCMeasurements:
+    """Every row passes, but those named in ``broken`` (a family, "control" or "checkpoints")."""
+    ctrl = {"case": "a deep linear case", "rel_error": -0.9, "temperature_factor": 10.0}
+    controls = [dict(ctrl) for _ in range(5)]
+    if broken.get("control"):
+        controls[2]["rel_error"] = 0.05  # one seed where the broken estimator lands within 10%
+    ck = {"independent_batches": not broken.get("checkpoints"), "batching": "per-chain loop"}
+    return llc.LLCMeasurements(
+        seeds=[0, 1, 2, 3, 4],
+        cases=[_pooled(f, within=3 if broken.get(f) else 5) for f in sorted(RATE_ROWS)],
+        controls=controls,
+        checkpoints=[ck, dict(ck)],
+    )
+
+
+def _row_of(rows: list, which: str):
+    (row,) = [c for c in rows if which in c.name]
+    return row
+
+
+ROWS = {
+    "regression": ", regression:",
+    "potential": ", potential:",
+    "deep linear": ", deep linear:",
+    "control": "control:",
+    "checkpoints": "draw their own minibatches",
+}
+
+
+def test_compare_every_row_passes():
+    rows = llc.compare(llc.Config(), _measurements())
+    assert len(rows) == len(ROWS) and all(c.passed is True for c in rows)
+    assert [c.kind for c in rows] == ["prediction"] * 3 + ["control", "sanity"]
+    for which in ROWS.values():
+        _row_of(rows, which)
+
+
+@pytest.mark.parametrize("broken", list(ROWS))
+def test_compare_each_row_fails_alone(broken):
+    rows = llc.compare(llc.Config(), _measurements(**{broken: True}))
+    failed = [c.name for c in rows if c.passed is False]
+    assert failed == [_row_of(rows, ROWS[broken]).name]
+    assert all(c.passed is True for c in rows if c.name not in failed)
+
+
+def test_compare_with_too_few_seeds_leaves_the_rates_not_identified():
+    m = _measurements()
+    m.seeds = m.seeds[:4]
+    rows = llc.compare(llc.Config(), m)
+    rates = [c for c in rows if c.kind in ("prediction", "control")]
+    assert len(rates) == 4 and all(c.passed is None for c in rates)
+    assert all("only 4 seed(s)" in c.not_identified for c in rates)
+    assert _row_of(rows, ROWS["checkpoints"]).passed is True  # decided at any seed count
+
+
+def test_compare_without_the_checkpoint_part_or_a_family_has_no_row_for_it():
+    m = dataclasses.replace(_measurements(), checkpoints=None)
+    m.cases = [c for c in m.cases if c["family"] != "potential"]
+    rows = llc.compare(llc.Config(), m)
+    assert len(rows) == 3 and not any("potential" in c.name for c in rows)
+
+
+def test_figures_are_drawn_from_measurements():
+    import matplotlib.pyplot as plt
+
+    m = _measurements()
+    for c in m.cases:
+        c.update(truth=1.0, mean_estimate=1.01, std_estimate=0.02)
+    m.checkpoints = [
+        {"step": s, "llc_mean": v, "llc_std": 0.1, **m.checkpoints[0]}
+        for s, v in ((0, 1.0), (50, 3.0))
+    ]
+    m.training_curve = {"step": [0, 25, 50], "loss": [1.1, 0.8, 0.7], "optimal_loss": 0.6}
+    specs = llc.figures(llc.Config(), m)
+    assert [s.name for s in specs] == ["llc_vs_truth", "llc_along_training"]
+    for s in specs:
+        plt.close(s.figure)
+
+
+def _seed_row(err: float, family: str = "deep linear") -> dict:
+    return {
+        "case": f"a {family} case",
+        "family": family,
+        "truth": 2.0,
+        "multiplicity": 1,
+        "estimate": 2.0 * (1 + err),
+        "rel_error": err,
+        "std_across_chains": 0.1,
+        "r_hat": 1.01,
+        "n_chains": 4,
+    }
+
+
+@pytest.mark.parametrize("broken", [None, "case", "control"])
+def test_seed_compare_each_row_fails_alone(broken):
+    cases_ = [_seed_row(0.03, "regression"), _seed_row(-0.2 if broken == "case" else -0.04)]
+    control = {**_seed_row(0.05 if broken == "control" else -0.88), "temperature_factor": 10.0}
+    m = seed.SeedMeasurements(cases=cases_, control=control)
+    rows = seed.compare(CaseConfig(), m)
+    assert [c.kind for c in rows] == ["prediction", "prediction", "control"]
+    passed = [c.passed for c in rows]
+    want = {None: [True] * 3, "case": [True, False, True], "control": [True, True, False]}
+    assert passed == want[broken]
+
+
+def _grid(best_step: float, best_gamma: float = 0.5) -> list[dict]:
+    steps = sorted({5e-4, 1e-3, 3e-3, best_step})
+    return [
+        {"step_size": s, "gamma": best_gamma, "score": 0.05 if s == best_step else 0.2, "cases": {}}
+        for s in steps
+    ]
+
+
+@pytest.mark.parametrize("broken", [None, "regression and deep linear", "potential"])
+def test_tuning_compare_each_row_fails_alone(broken):
+    d = CaseConfig()
+    grids = {
+        "regression and deep linear": _grid(5e-4 if broken else d.step_size),
+        "potential": _grid(d.nc_step_size),
+    }
+    if broken == "potential":
+        grids = {"regression and deep linear": _grid(d.step_size), "potential": _grid(1e-3)}
+    rows = tuning.compare(tuning.TuneConfig(), tuning.TuneMeasurements(grids=grids))
+    assert [c.kind for c in rows] == ["sanity", "sanity"]
+    assert [c.passed for c in rows] == [broken != fam for fam in tuning.GRIDS]
+
+
+def test_tuning_selects_the_lowest_score_ties_to_the_larger_step_and_skips_nan():
+    grid = [
+        {"step_size": 1e-3, "gamma": 0.5, "score": 0.1},
+        {"step_size": 2e-3, "gamma": 0.5, "score": 0.1},
+        {"step_size": 5e-4, "gamma": 1.0, "score": float("nan")},
+    ]
+    assert tuning.select(grid)["step_size"] == 2e-3
+    assert tuning.select(grid[2:]) is None
+    m = tuning.TuneMeasurements(grids={"potential": grid[2:]})
+    assert tuning.compare(tuning.TuneConfig(), m) == []
+
+
+@pytest.mark.parametrize("independent", [True, False])
+def test_checkpoints_compare_fails_when_chains_share_batches(independent):
+    rows = [{"independent_batches": independent, "batching": "per-chain loop"}] * 2
+    (row,) = checkpoints.compare(
+        checkpoints.CheckpointConfig(), checkpoints.CheckpointMeasurements(rows=rows)
+    )
+    assert row.kind == "sanity" and row.passed is independent
+
+
+# -- the cases -----------------------------------------------------------------------------------
 
 
 def test_case_generators_depend_on_seed_and_case_only():
@@ -152,7 +325,7 @@ def test_case_generators_depend_on_seed_and_case_only():
 
 def test_balanced_factorization_has_rank_r_in_every_layer():
     g = torch.Generator().manual_seed(0)
-    ws = balanced_factorization([5, 4, 6, 3], 2, g)
+    ws = llc.balanced_factorization([5, 4, 6, 3], 2, g)
     assert [tuple(w.shape) for w in ws] == [(4, 5), (6, 4), (3, 6)]
     for w in ws:
         assert int(torch.linalg.matrix_rank(w)) == 2
@@ -160,7 +333,7 @@ def test_balanced_factorization_has_rank_r_in_every_layer():
     s = torch.linalg.svdvals(prod)
     assert torch.allclose(s[:2], torch.ones(2, dtype=s.dtype), atol=1e-10)
     assert float(s[2:].abs().max()) < 1e-10
-    assert all(float(w.abs().max()) == 0 for w in balanced_factorization([3, 3, 3], 0, g))
+    assert all(float(w.abs().max()) == 0 for w in llc.balanced_factorization([3, 3, 3], 0, g))
 
 
 def test_finite_n_beta_expectation_tends_to_lambda():
@@ -175,7 +348,7 @@ def test_finite_n_beta_expectation_tends_to_lambda():
     [
         {"deep_linear": ("5-4-3:9",)},  # rank above the narrowest width
         {"deep_linear": ("5-4-3",)},  # no rank
-        {"deep_linear": (TUNING_DEEP_LINEAR[0],)},  # a tuning case cannot be scored
+        {"deep_linear": (tuning.TUNING_DEEP_LINEAR[0],)},  # a tuning case cannot be scored
         {"deep_linear": ("3-6-4:2",)},  # nor its transpose (tuning case 4-6-3:2)
         {"regular": ("2-4",)},  # (tuning case 4-2)
         {"potentials": ("3-1",)},  # (tuning case 1-3)

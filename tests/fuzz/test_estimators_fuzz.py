@@ -84,8 +84,12 @@ def test_dimension_estimators(X, which):
 
 
 @settings(max_examples=examples(150), **SETTINGS)
-@given(X=point_clouds(), Y=point_clouds(), kernel=st.sampled_from(["linear", "rbf"]),
-       debiased=st.booleans())  # fmt: skip
+@given(
+    X=point_clouds(),
+    Y=point_clouds(),
+    kernel=st.sampled_from(["linear", "rbf"]),
+    debiased=st.booleans(),
+)
 def test_cka(X, Y, kernel, debiased):
     with case():
         out = run(cka, X, Y, kernel=kernel, debiased=debiased)
@@ -119,10 +123,13 @@ def test_linear_probe(X, Y, alpha):
 
 @settings(max_examples=examples(150), **SETTINGS)
 @given(
-    counts=hnp.arrays(np.float64, st.integers(0, 12),
-                      elements=st.sampled_from([0.0, 1.0, 3.0, 1e12, -1.0, 0.5, np.nan])),
+    counts=hnp.arrays(
+        np.float64,
+        st.integers(0, 12),
+        elements=st.sampled_from([0.0, 1.0, 3.0, 1e12, -1.0, 0.5, np.nan]),
+    ),
     n_bins=st.sampled_from([1, 2, 10, 0, -3, 1e9]),
-)  # fmt: skip
+)
 def test_entropy_estimators(counts, n_bins):
     with case():
         h = run(entropy_plugin, counts)

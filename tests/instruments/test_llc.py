@@ -133,11 +133,24 @@ def test_burnin_excluded_and_reference_loss_on_full_data():
 def test_same_seed_same_numbers_other_seed_other_numbers():
     a = small(n_draws=50, n_burnin=5).fit_flat(quadratic, torch.zeros(6))
     b = small(n_draws=50, n_burnin=5).fit_flat(quadratic, torch.zeros(6))
-    c = small(n_draws=50, n_burnin=5).fit_flat(
-        quadratic, torch.zeros(6), generator=torch.Generator().manual_seed(99)
-    )
+    c = small(n_draws=50, n_burnin=5, random_state=99).fit_flat(quadratic, torch.zeros(6))
     np.testing.assert_array_equal(a.loss_trace_, b.loss_trace_)
     assert not np.array_equal(a.loss_trace_, c.loss_trace_)
+
+
+def test_deprecated_seed_and_generator_warn_and_give_the_same_numbers():
+    new = small(n_draws=20, n_burnin=0, random_state=7).fit_flat(quadratic, torch.zeros(6))
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        old = small(n_draws=20, n_burnin=0, seed=7)
+    assert old.get_params()["random_state"] == 7
+    np.testing.assert_array_equal(
+        old.fit_flat(quadratic, torch.zeros(6)).loss_trace_, new.loss_trace_
+    )
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        gen = small(n_draws=20, n_burnin=0).fit_flat(
+            quadratic, torch.zeros(6), generator=torch.Generator().manual_seed(7)
+        )
+    np.testing.assert_array_equal(gen.loss_trace_, new.loss_trace_)
 
 
 def test_one_diverging_chain_is_flagged_and_excluded():
@@ -219,7 +232,7 @@ def test_unfitted_estimator_stores_only_hyperparameters():
             "rmsprop_alpha",
             "sampler",
             "dtype",
-            "seed",
+            "random_state",
         ]
     ),
     value=st.one_of(
@@ -250,7 +263,7 @@ def test_bad_hyperparameters_raise_piami_error(name, value):
         lambda e: e.fit_deep_linear([torch.zeros(3, 2)], (torch.zeros(5, 2), torch.zeros(4, 3))),
         lambda e: e.fit_deep_linear([torch.zeros(3, 2)], torch.zeros(5, 2)),
         lambda e: e.fit("not a module", (torch.zeros(5, 2),), lambda o: o.sum()),
-        lambda e: e.fit_flat(quadratic, torch.zeros(6), generator=np.random.default_rng(0)),
+        lambda e: e.set_params(random_state=1.5).fit_flat(quadratic, torch.zeros(6)),
     ],
 )
 def test_bad_input_raises_piami_error(call):

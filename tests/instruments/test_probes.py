@@ -40,12 +40,17 @@ def test_agrees_with_scikit_learn_weighted_and_unweighted():
         np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-10)
         np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-10)
         Xt, Yt, _, _ = data(seed=2)
-        for mo in ("variance_weighted", "uniform_average", "raw_values"):
+        for mo in ("variance_weighted", "uniform_average"):
             np.testing.assert_allclose(
                 ours.score(Xt, Yt, multioutput=mo),
                 r2_score(Yt, ref.predict(Xt), multioutput=mo),
                 atol=1e-12,
             )
+        np.testing.assert_allclose(
+            ours.score_per_coordinate(Xt, Yt),
+            r2_score(Yt, ref.predict(Xt), multioutput="raw_values"),
+            atol=1e-12,
+        )
         np.testing.assert_allclose(
             ours.score(Xt, Yt, sample_weight=w),
             r2_score(Yt, ref.predict(Xt), sample_weight=w, multioutput="variance_weighted"),
@@ -70,7 +75,9 @@ def test_r2_matches_the_signal_to_noise_ratio():
     Y = X @ w + sigma * rng.normal(size=n)
     predicted = 1.25 / (1.25 + 0.25)
     # SE of the R^2 estimate ~ 2 (1 - R^2) sqrt(R^2 / n) ~ 7e-4; 0.005 leaves 7 SE
-    assert LinearProbe().fit(X, Y).score(X, Y) == pytest.approx(predicted, abs=0.005)
+    probe = LinearProbe().fit(X, Y)
+    assert probe.score(X, Y) == pytest.approx(predicted, abs=0.005)
+    assert probe.predict(X).shape == (n,)  # a 1-D target gives 1-D predictions
 
 
 def test_rank_deficient_design_gives_the_least_squares_fit():
@@ -124,6 +131,10 @@ def test_bad_input_raises():
         LinearProbe(alpha=-1).fit(X, Y)
     with pytest.raises(PiamiValueError, match="multioutput"):
         LinearProbe().fit(X, Y).score(X, Y, multioutput="mean")
+    with pytest.raises(PiamiValueError, match="score_per_coordinate"):
+        LinearProbe().fit(X, Y).score(X, Y, multioutput="raw_values")
+    with pytest.raises(PiamiShapeError, match="Reshape"):
+        LinearProbe().fit(X[:, 0], Y)  # one feature must be a column, as in scikit-learn
     with pytest.raises(PiamiError):
         LinearProbe().fit("abc", Y)
 

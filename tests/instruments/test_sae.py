@@ -38,7 +38,8 @@ def test_topk_sae_recovers_90_percent_of_features_above_cos_09(superposed):
     rec = feature_recovery(sae.W_dec_, U)
     assert rec["recovered"] >= 0.9
     assert rec["mmcs"] > 0.95
-    s = sae.score(X)
+    s = sae.health(X)
+    assert sae.score(X) == s["explained_variance"]
     assert abs(s["l0"] - 4) < 0.5  # TopK fixes the L0 (a latent can be active at 0 after ReLU)
     assert s["explained_variance"] > 0.8
     assert np.allclose(np.linalg.norm(sae.W_dec_, axis=1), 1.0)
@@ -58,9 +59,15 @@ def test_random_dictionary_scores_low(superposed):
 
 def test_same_seed_same_weights(superposed):
     X = superposed[0][:2000]
-    a = SparseAutoencoder(16, k=2, n_steps=20, device="cpu", seed=3).fit(X)
-    b = SparseAutoencoder(16, k=2, n_steps=20, device="cpu", seed=3).fit(X)
+    a = SparseAutoencoder(16, k=2, n_steps=20, device="cpu", random_state=3).fit(X)
+    b = SparseAutoencoder(16, k=2, n_steps=20, device="cpu", random_state=3).fit(X)
     assert np.array_equal(a.W_dec_, b.W_dec_)
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        old = SparseAutoencoder(16, k=2, n_steps=20, device="cpu", seed=3)
+    assert old.random_state == 3  # the old keyword maps to the new one: the same numbers
+    assert np.array_equal(old.fit(X).W_dec_, a.W_dec_)
+    with pytest.raises(PiamiError, match="random_state"):
+        SparseAutoencoder(16, seed=3, random_state=3)
 
 
 def test_matching_and_explained_variance_closed_forms():

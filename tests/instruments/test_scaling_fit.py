@@ -36,10 +36,24 @@ def test_parametric_bootstrap_covers_truth():
     hits = 0
     for _ in range(12):
         y = 2.0 + 30.0 * x**-0.3 + sigma * rng.standard_normal(x.size)
-        fit = PowerLawFit(n_boot=60, loss="linear").fit(x, y, sigma=sigma, rng=rng)
+        fit = PowerLawFit(n_boot=60, loss="linear", random_state=rng).fit(x, y, sigma=sigma)
         lo, hi = fit.ci_["alpha"]
         hits += lo <= 0.3 <= hi
     assert hits >= 9  # binomial(12, 0.95): P(hits < 9) ~ 0.2%
+
+
+def test_deprecated_rng_warns_and_gives_the_numbers_of_random_state():
+    x = np.geomspace(1, 1e4, 8)
+    y = 1.0 + 2.0 * x**-0.3 + 0.01 * np.random.default_rng(1).standard_normal(8)
+    new = PowerLawFit(n_boot=20, random_state=np.random.default_rng(5)).fit(x, y)
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        old = PowerLawFit(n_boot=20).fit(x, y, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(old.boot_, new.boot_)
+    # the default random_state=0 is what rng=None meant before
+    np.testing.assert_array_equal(
+        PowerLawFit(n_boot=20).fit(x, y).boot_,
+        PowerLawFit(n_boot=20, random_state=np.random.default_rng(0)).fit(x, y).boot_,
+    )
 
 
 def test_robust_loss_resists_one_outlier():

@@ -29,7 +29,7 @@ def test_batches_give_the_same_activations_as_one_pass(model):
 
 
 def test_unknown_names_list_the_valid_ones(model):
-    with pytest.raises(PiamiError, match="blocks.0.hook_resid_pre"):
+    with pytest.raises(PiamiError, match=r"blocks\.0\.hook_resid_pre"):
         collect_activations(model, np.zeros((1, 5), int), ["blocks.9.hook_resid_post"])
     with pytest.raises(PiamiError):
         collect_activations(model, np.zeros((1, 5), int), [], batch_size=0)

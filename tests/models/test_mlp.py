@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from piami.errors import PiamiError
-from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, few_threads
+from piami.models import limit_threads
+from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet
 from piami.processes.tasks import LinearTeacher
 
 
@@ -48,13 +49,13 @@ def test_balanced_aligned_init_and_manual_gradient(depth):
         torch.testing.assert_close(p.detach(), e)
 
 
-def test_two_layer_symmetric_init_is_zero_and_few_threads_restores():
+def test_two_layer_symmetric_init_is_zero_and_limit_threads_restores():
     net = TwoLayerNet(4, 10, scale=0.1, symmetric=True, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(net(torch.randn(3, 4)), torch.zeros(3), atol=1e-6)
     with pytest.raises(PiamiError):
         TwoLayerNet(4, 9, scale=0.1, symmetric=True)
     before = torch.get_num_threads()
-    with few_threads(1):
+    with limit_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
 

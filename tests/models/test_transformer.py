@@ -156,9 +156,10 @@ def test_same_seed_same_weights_and_init_statistics():
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(a.W_E, c.W_E)
     big = Transformer(
-        TransformerConfig(n_layers=1, d_model=256, d_mlp=512), device="cpu",
+        TransformerConfig(n_layers=1, d_model=256, d_mlp=512),
+        device="cpu",
         generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
+    )
     assert abs(float(big.blocks[0].mlp.W_in.detach().std()) - 0.02) < 0.001  # 131k draws: SE 4e-5
     assert torch.all(big.blocks[0].mlp.b_in == 0) and torch.all(big.ln_final.w == 1)
 

@@ -63,8 +63,22 @@ def test_ray_sweep_matches_inprocess_and_retries_a_dead_worker(cluster, tmp_path
 def test_cli_sweep_joins_an_existing_cluster_by_address(cluster, tmp_path):
     # another process (the CLI) joins the cluster started above, at its loopback address
     address = cluster.address_info["gcs_address"]
-    cmd = [sys.executable, "-m", "piami.cli", "sweep", EXP, "--seeds", "2", "--backend", "ray",
-           "--address", address, "--out", str(tmp_path / "s"), "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "piami.cli",
+        "sweep",
+        EXP,
+        "--seeds",
+        "2",
+        "--backend",
+        "ray",
+        "--address",
+        address,
+        "--out",
+        str(tmp_path / "s"),
+        "--no-progress",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 runs: 2 ran, 0 already done, 0 failed (ray, 2 workers" in done.stdout

@@ -124,12 +124,29 @@ def test_inprocess_sweep_stores_once_and_never_redoes(tmp_path):
 
 def test_load_gives_configs_metrics_measured_and_passed(tmp_path):
     out = tmp_path / "store"
-    res = sweep(EXP, grid={"scale": [1.0, 2.0], "fail": [False, True]}, out=out, workers=1,
-                retries=0, progress=False)  # fmt: skip
+    res = sweep(
+        EXP,
+        grid={"scale": [1.0, 2.0], "fail": [False, True]},
+        out=out,
+        workers=1,
+        retries=0,
+        progress=False,
+    )
     df = load(out)
     assert len(df) == 4 and set(df.run_id) == set(res.run_ids)
-    for col in ("seed", "n", "scale", "dims", "passed", "runtime_s", "metrics.mean",
-                "metrics.nested.max", "measured.mean square", "status", "error"):  # fmt: skip
+    for col in (
+        "seed",
+        "n",
+        "scale",
+        "dims",
+        "passed",
+        "runtime_s",
+        "metrics.mean",
+        "metrics.nested.max",
+        "measured.mean square",
+        "status",
+        "error",
+    ):
         assert col in df.columns, col
     assert "metrics.trace_list" not in df.columns  # lists are not scalars
     ok = df[df.status == "finished"]
@@ -147,8 +164,16 @@ def test_load_gives_configs_metrics_measured_and_passed(tmp_path):
 
 def test_failures_are_recorded_retried_and_do_not_stop_others(tmp_path, capsys):
     out, log = tmp_path / "store", tmp_path / "log.txt"
-    res = sweep(EXP, {"log": str(log)}, {"fail": [True, False]}, seeds=2, out=out, workers=1,
-                retries=2, progress=True)  # fmt: skip
+    res = sweep(
+        EXP,
+        {"log": str(log)},
+        {"fail": [True, False]},
+        seeds=2,
+        out=out,
+        workers=1,
+        retries=2,
+        progress=True,
+    )
     bar = capsys.readouterr().err  # the progress bar counts finished, running and failed runs
     assert "sweep toy-runs" in bar and "finished 2, running 0, failed 2" in bar
     assert (res.n_finished, res.n_failed) == (2, 2) and not res.ok
@@ -164,12 +189,29 @@ def test_failures_are_recorded_retried_and_do_not_stop_others(tmp_path, capsys):
             assert r.status == "finished" and store.error(r.spec.run_id) is None
     assert len(_log_lines(log)) == 2 * 3 + 2
     # left failed on request; retried (and failed again) by default
-    again = sweep(EXP, {"log": str(log)}, {"fail": [True, False]}, seeds=2, out=out, workers=1,
-                  retries=0, rerun_failed=False, progress=False)  # fmt: skip
+    again = sweep(
+        EXP,
+        {"log": str(log)},
+        {"fail": [True, False]},
+        seeds=2,
+        out=out,
+        workers=1,
+        retries=0,
+        rerun_failed=False,
+        progress=False,
+    )
     assert (again.n_cached, again.n_failed, again.n_finished) == (2, 2, 0)
     assert len(_log_lines(log)) == 8
-    sweep(EXP, {"log": str(log)}, {"fail": [True, False]}, seeds=2, out=out, workers=1,
-          retries=0, progress=False)  # fmt: skip
+    sweep(
+        EXP,
+        {"log": str(log)},
+        {"fail": [True, False]},
+        seeds=2,
+        out=out,
+        workers=1,
+        retries=0,
+        progress=False,
+    )
     assert len(_log_lines(log)) == 10
 
 

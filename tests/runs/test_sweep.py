@@ -48,11 +48,25 @@ def test_pool_matches_inprocess_bit_for_bit_and_retries_a_dead_worker(tmp_path):
 
 def _cmd(out: Path, log: Path) -> list[str]:
     return [
-        sys.executable, "-m", "piami.cli", "sweep", EXP, "--seeds", "6",
-        "--set", f"log={log}", "--set", "sleep_s=0.7", "--set", "use_torch=false",
-        "--workers", "2",
-        "--out", str(out), "--no-progress",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "piami.cli",
+        "sweep",
+        EXP,
+        "--seeds",
+        "6",
+        "--set",
+        f"log={log}",
+        "--set",
+        "sleep_s=0.7",
+        "--set",
+        "use_torch=false",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
 
 
 def _finished(out: Path) -> dict[str, int]:

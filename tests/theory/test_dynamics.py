@@ -30,8 +30,13 @@ def _ode_mode(t: np.ndarray, s: float, u0: float, depth: int) -> np.ndarray:
     """Integrate tau du/dt = D u^(2-2/D)(s - u) directly in u (independent of the library's route)."""
     sol = solve_ivp(
         lambda _t, u: depth * np.abs(u) ** (2 - 2 / depth) * (s - u),
-        (0, t[-1]), [u0], t_eval=t, method="LSODA", rtol=1e-10, atol=1e-13,
-    )  # fmt: skip
+        (0, t[-1]),
+        [u0],
+        t_eval=t,
+        method="LSODA",
+        rtol=1e-10,
+        atol=1e-13,
+    )
     return sol.y[0]
 
 
@@ -97,8 +102,14 @@ def test_dmft_time_matches_ode_and_quadrature(gamma0, y):
         direct, _ = quad(lambda f: 1 / float(dmft_linear_rhs(f, y, gamma0)), 0, q * y, limit=200)
         assert dmft_linear_time_to(q, y, gamma0) == pytest.approx(direct, rel=1e-9)
     t = np.linspace(0, 2 * dmft_linear_time_to(0.9, y, gamma0), 50)
-    sol = solve_ivp(lambda _t, f: dmft_linear_rhs(f, y, gamma0), (0, t[-1]), [0.0], t_eval=t,
-                    rtol=1e-11, atol=1e-13)  # fmt: skip
+    sol = solve_ivp(
+        lambda _t, f: dmft_linear_rhs(f, y, gamma0),
+        (0, t[-1]),
+        [0.0],
+        t_eval=t,
+        rtol=1e-11,
+        atol=1e-13,
+    )
     np.testing.assert_allclose(dmft_linear_trajectory(t, y, gamma0), sol.y[0], atol=1e-7 * y)
 
 
@@ -118,8 +129,10 @@ def test_leap_complexity_known_values_and_brute_force():
     assert learning_order([(0, 1, 2), (0,), (0, 1)]) == ([1, 2, 0], [1, 1, 1])
     rng = np.random.default_rng(0)
     for _ in range(40):  # greedy leap == min over all orders of the max new-coordinate count
-        sets = {tuple(sorted(rng.choice(6, size=rng.integers(1, 4), replace=False).tolist()))
-                for _ in range(rng.integers(1, 5))}  # fmt: skip
+        sets = {
+            tuple(sorted(rng.choice(6, size=rng.integers(1, 4), replace=False).tolist()))
+            for _ in range(rng.integers(1, 5))
+        }
         sets = list(sets)
         best = min(
             max(len(set(p[k]) - set().union(*map(set, p[:k]))) for k in range(len(p)))
@@ -206,7 +219,12 @@ def test_gradient_descent_recursion_matches_matrix_descent_and_tends_to_the_flow
 def test_gradient_descent_recursion_rejects_bad_input():
     from piami.theory.dynamics import deep_linear_gd_modes
 
-    for args in [(-1, [1.0], 0.1, 2, 0.1), (5, [], 0.1, 2, 0.1), (5, [1.0], 2.0, 2, 0.1),
-                 (5, [1.0], 0.1, 1, 0.1), (5, [1.0], 0.1, 2, 0.0)]:  # fmt: skip
+    for args in [
+        (-1, [1.0], 0.1, 2, 0.1),
+        (5, [], 0.1, 2, 0.1),
+        (5, [1.0], 2.0, 2, 0.1),
+        (5, [1.0], 0.1, 1, 0.1),
+        (5, [1.0], 0.1, 2, 0.0),
+    ]:
         with pytest.raises(PiamiError):
             deep_linear_gd_modes(*args)

@@ -49,7 +49,8 @@ def test_relu_closed_form_known_value():
 def test_kernels_match_wide_network_average(act):
     """Seed-averaged empirical kernels of wide random nets vs the closed forms (Monte Carlo)."""
     from piami.experiments.kernel_limit import empirical_kernels
-    from piami.models.mlp import MLP, few_threads
+    from piami.models import limit_threads
+    from piami.models.mlp import MLP
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 5))
@@ -58,9 +59,17 @@ def test_kernels_match_wide_network_average(act):
     gen = torch.Generator().manual_seed(0)
     ks, ts = [], []
     for _ in range(12):
-        net = MLP(5, 256, 2, activation=act, sigma_w=math.sqrt(2), sigma_b=math.sqrt(0.1),
-                  generator=gen, dtype=torch.float64)  # fmt: skip
-        with few_threads(1):
+        net = MLP(
+            5,
+            256,
+            2,
+            activation=act,
+            sigma_w=math.sqrt(2),
+            sigma_b=math.sqrt(0.1),
+            generator=gen,
+            dtype=torch.float64,
+        )
+        with limit_threads(1):
             k, t = empirical_kernels(net, torch.as_tensor(x))
         ks.append(k)
         ts.append(t)

@@ -23,10 +23,14 @@ def test_smoothed_relu_matches_monte_carlo_and_its_derivatives():
         mc = np.maximum(u + rho * g, 0.0)
         assert h == pytest.approx(mc.mean(), abs=4 * mc.std() / np.sqrt(g.size))
         eps = 1e-6
-        dh_du = (smoothed_relu(np.array(u + eps), np.array(rho))[0] - smoothed_relu(
-            np.array(u - eps), np.array(rho))[0]) / (2 * eps)  # fmt: skip
-        dh_drho = (smoothed_relu(np.array(u), np.array(rho + eps))[0] - smoothed_relu(
-            np.array(u), np.array(rho - eps))[0]) / (2 * eps)  # fmt: skip
+        dh_du = (
+            smoothed_relu(np.array(u + eps), np.array(rho))[0]
+            - smoothed_relu(np.array(u - eps), np.array(rho))[0]
+        ) / (2 * eps)
+        dh_drho = (
+            smoothed_relu(np.array(u), np.array(rho + eps))[0]
+            - smoothed_relu(np.array(u), np.array(rho - eps))[0]
+        ) / (2 * eps)
         assert big_phi == pytest.approx(dh_du, rel=1e-6)
         assert small_phi == pytest.approx(dh_drho, rel=1e-6)
 
@@ -95,11 +99,14 @@ def test_gradient_flow_never_raises_the_loss():
     assert traj.loss[0] == pytest.approx(3.0, abs=0.05) and traj.loss[-1] < 0.7
 
 
-@pytest.mark.parametrize("supports,coefs,level", [
-    ([(0,), (0, 1, 2)], [1.0, 1.0], 1.0),  # leap 2: x1 learned, x1x2x3 never starts
-    ([(0, 1, 2)], [1.0], 1.0),  # leap 3: f = 0 is a saddle
-    ([(0,), (0, 1), (0, 1, 2, 3)], [1.0, 0.5, 0.7], 0.49),  # leap 2 after a leap-1 step
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "supports,coefs,level",
+    [
+        ([(0,), (0, 1, 2)], [1.0, 1.0], 1.0),  # leap 2: x1 learned, x1x2x3 never starts
+        ([(0, 1, 2)], [1.0], 1.0),  # leap 3: f = 0 is a saddle
+        ([(0,), (0, 1), (0, 1, 2, 3)], [1.0, 0.5, 0.7], 0.49),  # leap 2 after a leap-1 step
+    ],
+)
 def test_limit_from_zero_overlap_stays_on_leap_2_and_3_saddles(supports, coefs, level):
     """The plateau is the summed c_S^2 of the monomials it cannot start (Abbe et al. 2023)."""
     traj = staircase_mean_field(
@@ -122,14 +129,17 @@ def test_same_seed_same_curve():
     np.testing.assert_array_equal(one.loss, two.loss)
 
 
-@pytest.mark.parametrize("kw", [
-    {"supports": [], "coefficients": []},
-    {"supports": [(0,)], "coefficients": [1.0, 2.0]},
-    {"supports": [(0, 20)], "coefficients": [1.0]},
-    {"supports": [(0,)], "coefficients": [1.0], "noise": -1.0},
-    {"supports": [(0,)], "coefficients": [1.0], "dt": 0.5},
-    {"supports": [(0,)], "coefficients": [1.0], "dt": 0.03},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"supports": [], "coefficients": []},
+        {"supports": [(0,)], "coefficients": [1.0, 2.0]},
+        {"supports": [(0, 20)], "coefficients": [1.0]},
+        {"supports": [(0,)], "coefficients": [1.0], "noise": -1.0},
+        {"supports": [(0,)], "coefficients": [1.0], "dt": 0.5},
+        {"supports": [(0,)], "coefficients": [1.0], "dt": 0.03},
+    ],
+)
 def test_bad_input_raises(kw):
     with pytest.raises(PiamiError):
         staircase_mean_field(t_max=1.0, rng=np.random.default_rng(0), **kw)

@@ -129,8 +129,13 @@ def test_tuple_dataset_full_batch_with_custom_loss():
         x, y = batch
         return F.cross_entropy(model(x)[:, -1], y)
 
-    hist = train(make(), (inputs, targets), cfg(n_steps=150, batch_size=None, lr=1e-2,
-                                                   weight_decay=0.1), loss_fn=loss_fn, progress=False)  # fmt: skip
+    hist = train(
+        make(),
+        (inputs, targets),
+        cfg(n_steps=150, batch_size=None, lr=1e-2, weight_decay=0.1),
+        loss_fn=loss_fn,
+        progress=False,
+    )
     assert hist.loss[0] > 1.0 and hist.loss[-1] < 0.05
     assert hist.tokens_seen[-1] == 150 * inputs.size
 
@@ -189,8 +194,9 @@ def test_checkpoints_refuse_foreign_classes_and_missing_files(tmp_path):
     (path / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(PiamiFileError):
         load_checkpoint(path, model=make())
-    other = Transformer(TransformerConfig(n_layers=2, d_model=16, d_head=8, d_mlp=32, n_ctx=6),
-                        device="cpu")  # fmt: skip
+    other = Transformer(
+        TransformerConfig(n_layers=2, d_model=16, d_head=8, d_mlp=32, n_ctx=6), device="cpu"
+    )
     good = save_checkpoint(make(), tmp_path / "ck2")
     with pytest.raises(PiamiValueError, match="does not fit"):
         load_checkpoint(good, model=other)
@@ -213,18 +219,37 @@ def test_bad_calls_raise():
 @settings(max_examples=30, deadline=None)
 @given(
     field=st.sampled_from(
-        ["n_steps", "batch_size", "lr", "warmup_frac", "min_lr_frac", "grad_clip", "eval_every",
-         "early_stopping_patience", "n_checkpoints", "time_budget_s", "n_threads"]
+        [
+            "n_steps",
+            "batch_size",
+            "lr",
+            "warmup_frac",
+            "min_lr_frac",
+            "grad_clip",
+            "eval_every",
+            "early_stopping_patience",
+            "n_checkpoints",
+            "time_budget_s",
+            "n_threads",
+        ]
     ),
     value=st.sampled_from([0, -1, 1.5, math.nan, math.inf, 2.0]),
-)  # fmt: skip
+)
 def test_bad_train_configs_raise(field, value):
     ok = {
-        ("lr", 1.5), ("lr", 2.0), ("grad_clip", 1.5), ("grad_clip", 2.0), ("grad_clip", math.inf),
-        ("time_budget_s", 1.5), ("time_budget_s", 2.0), ("time_budget_s", math.inf),
-        ("eval_every", 0), ("n_checkpoints", 0), ("warmup_frac", 0),
+        ("lr", 1.5),
+        ("lr", 2.0),
+        ("grad_clip", 1.5),
+        ("grad_clip", 2.0),
+        ("grad_clip", math.inf),
+        ("time_budget_s", 1.5),
+        ("time_budget_s", 2.0),
+        ("time_budget_s", math.inf),
+        ("eval_every", 0),
+        ("n_checkpoints", 0),
+        ("warmup_frac", 0),
         ("min_lr_frac", 0),
-    }  # fmt: skip
+    }
     if (field, value) in ok:
         TrainConfig(**{field: value})
         return
@@ -295,9 +320,18 @@ def test_a_crafted_checkpoint_cannot_allocate_past_the_limit(tmp_path, monkeypat
         {"model_config": {"no_such_field": 1}},
         {"metadata": "not a dict"},
     ],
-    ids=["list", "null", "not-utf8", "infinity", "empty", "config-list", "config-type",
-         "config-key", "metadata"],
-)  # fmt: skip
+    ids=[
+        "list",
+        "null",
+        "not-utf8",
+        "infinity",
+        "empty",
+        "config-list",
+        "config-type",
+        "config-key",
+        "metadata",
+    ],
+)
 def test_damaged_checkpoint_configs_raise_piami_errors(tmp_path, changes):
     path = _crafted(tmp_path, "ck", **changes)
     with pytest.raises(PiamiError):

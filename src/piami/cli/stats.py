@@ -199,7 +199,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "WikiText-103 0.265, 0.94, 0.141"
     )
     if args.out:
-        from piami.experiments._scaling_plots import plot_correlations, plot_entropies
+        from piami.experiments.scaling_from_statistics import plot_correlations, plot_entropies
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

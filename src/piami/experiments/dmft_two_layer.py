@@ -24,16 +24,19 @@ make every ``gamma0`` lazy, and the rich rows must fail.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from piami.errors import PiamiValueError
-from piami.lab import Comparison, Result
+from piami.instruments.curves import first_crossing
+from piami.lab import Comparison, Experiment, FigureSpec, Measurements
+from piami.models import limit_threads
 from piami.models.device import resolve_device, resolve_dtype
-from piami.models.mlp import TwoLayerNet, few_threads
+from piami.models.mlp import TwoLayerNet
 from piami.processes.tasks import whitened_inputs
 from piami.theory.dynamics import dmft_kernel_scale, dmft_linear_time_to, dmft_linear_trajectory
 
@@ -42,6 +45,8 @@ REF = "Bordelon & Pehlevan 2022, two-layer linear network (sec. 5)"
 
 @dataclass(frozen=True, kw_only=True)
 class Config:
+    """Settings of the dmft-two-layer experiment (one network per gamma0)."""
+
     seed: int = 0  # draws the inputs, the target direction and the initialization
     gamma0s: tuple[float, ...] = (0.1, 1.0, 4.0)  # richness values gamma0 to train
     width: int = 50_000  # hidden units N (>= 10^4 for the DMFT to hold to ~1%)
@@ -75,28 +80,71 @@ class Config:
         resolve_dtype(self.dtype)
 
 
-def _crossing(t: np.ndarray, f: np.ndarray, level: float) -> float:
-    idx = np.flatnonzero(f >= level)
-    if idx.size == 0 or idx[0] == 0:
-        return float("nan")
-    k = idx[0]
-    return float(t[k - 1] + (level - f[k - 1]) * (t[k] - t[k - 1]) / (f[k] - f[k - 1]))
+@dataclass(kw_only=True)
+class Gamma0Run:
+    """One network of richness ``gamma0``: its curves along the target and their crossing times.
+
+    Attributes:
+        gamma0: the richness.
+        t: ``(n_steps + 1,)`` time ``steps * dt``.
+        f: ``(n_steps + 1,)`` the network's output function along the target direction.
+        kernel: ``(n_steps + 1,)`` its kernel along the target, ``(1/N) sum (a^2 + (w.e)^2)``.
+        f_theory: ``(n_steps + 1,)`` the DMFT's ``f`` at the same times.
+        t90, t50: measured first times ``f`` reaches ``0.9 y`` and ``0.5 y`` (NaN: never).
+    """
+
+    gamma0: float
+    t: np.ndarray
+    f: np.ndarray
+    kernel: np.ndarray
+    f_theory: np.ndarray
+    t90: float
+    t50: float
+
+
+@dataclass(kw_only=True)
+class DMFTMeasurements(Measurements):
+    """One :class:`Gamma0Run` per ``gamma0``, in the config's order."""
+
+    runs: list[Gamma0Run] = field(default_factory=list)
 
 
 def train(
-    cfg: Config, gamma0: float, x: np.ndarray, e: np.ndarray, *, generator: torch.Generator,
+    cfg: Config,
+    gamma0: float,
+    x: np.ndarray,
+    e: np.ndarray,
+    *,
+    generator: torch.Generator,
     progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Train one network; returns times, ``f`` along ``e`` and the kernel along ``e`` over time."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train one network by full-batch gradient descent on ``x`` and the target ``y (e . x)``.
+
+    Args:
+        cfg: width, step, parameterization, dtype and device.
+        gamma0: richness (mean-field output scale ``1/(gamma0 N)``, step ``gamma0^2 N dt``).
+        x: ``(d_in, d_in)`` whitened inputs; e: ``(d_in,)`` unit target direction.
+        generator: draws the initialization (units paired ``(a, w)``, ``(-a, w)``).
+
+    Returns:
+        Times ``t = steps * dt``, ``f`` along ``e`` and the kernel along ``e``, each
+        ``(n_steps + 1,)``.
+    """
     from tqdm.auto import tqdm
 
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     n = cfg.width
     mean_field = cfg.parameterization == "mean-field"
     net = TwoLayerNet(
-        cfg.d_in, n, scale=1.0 / (gamma0 * n) if mean_field else 1.0 / math.sqrt(n),
-        activation="linear", symmetric=True, generator=generator, dtype=dtype, device=device,
-    )  # fmt: skip
+        cfg.d_in,
+        n,
+        scale=1.0 / (gamma0 * n) if mean_field else 1.0 / math.sqrt(n),
+        activation="linear",
+        symmetric=True,
+        generator=generator,
+        dtype=dtype,
+        device=device,
+    )
     xt = torch.as_tensor(x, dtype=dtype, device=device)
     et = torch.as_tensor(e, dtype=dtype, device=device)
     yt = cfg.y * (xt @ et)
@@ -105,7 +153,7 @@ def train(
     n_steps = int(np.ceil(t_end / cfg.dt))
     f_e = np.empty(n_steps + 1)
     kern = np.empty(n_steps + 1)
-    with few_threads(1):
+    with limit_threads(1):
         for step in tqdm(range(n_steps + 1), disable=not progress, desc=f"gamma0={gamma0:g}"):
             with torch.no_grad():
                 beta = (net.a @ net.w) * net.scale
@@ -121,7 +169,7 @@ def train(
 
 
 def tolerance(cfg: Config, gamma0: float) -> tuple[float, str]:
-    """Allowed relative error of a width-``N`` network trained with step ``dt`` (module docstring)."""
+    """Allowed relative error of a width-``N`` network trained with step ``dt`` (see the module)."""
     width = 3 * math.sqrt(2 / cfg.width)
     k_max = 2 * math.sqrt(1 + gamma0**2 * cfg.y**2)
     euler = cfg.dt * k_max
@@ -132,41 +180,85 @@ def tolerance(cfg: Config, gamma0: float) -> tuple[float, str]:
     )
 
 
-def _rows(cfg: Config, gamma0: float, t: np.ndarray, f: np.ndarray, kern: np.ndarray,
-          f_th: np.ndarray) -> tuple[list[Comparison], dict]:  # fmt: skip
+def _gamma0_metrics(cfg: Config, run: Gamma0Run) -> dict[str, Any]:
+    t90, t50 = (dmft_linear_time_to(q, cfg.y, run.gamma0) for q in (0.9, 0.5))
+    return {
+        "t90_theory": t90,
+        "t90_measured": run.t90,
+        "t50_theory": t50,
+        "t50_measured": run.t50,
+        "max_abs_f_error": float(np.max(np.abs(run.f - run.f_theory))),
+        "kernel_initial": float(run.kernel[0]),
+    }
+
+
+def measure(cfg: Config, *, progress: bool = True) -> DMFTMeasurements:
+    """Train one network per ``gamma0`` on the same inputs and target; the DMFT beside each."""
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x = whitened_inputs(cfg.d_in, cfg.d_in, rng=rng)
+    e = rng.standard_normal(cfg.d_in)
+    e /= np.linalg.norm(e)
+    m = DMFTMeasurements()
+    for gamma0 in cfg.gamma0s:
+        start = time.perf_counter()
+        t, f, kern = train(cfg, gamma0, x, e, generator=gen, progress=progress)
+        m.timing[f"gamma0={gamma0:g}_s"] = time.perf_counter() - start
+        m90, m50 = (first_crossing(t, f, q * cfg.y) for q in (0.9, 0.5))
+        f_th = dmft_linear_trajectory(t, cfg.y, gamma0)
+        run = Gamma0Run(gamma0=gamma0, t=t, f=f, kernel=kern, f_theory=f_th, t90=m90, t50=m50)
+        m.runs.append(run)
+        m.metrics[f"gamma0={gamma0:g}"] = _gamma0_metrics(cfg, run)
+    return m
+
+
+# -- compare --------------------------------------------------------------------------------------
+def _rows(cfg: Config, run: Gamma0Run) -> list[Comparison]:
     """Time to 0.9 y, shape ratio and kernel growth of one gamma0 against the DMFT."""
+    gamma0, t, kern, m90, m50 = run.gamma0, run.t, run.kernel, run.t90, run.t50
     t90, t50 = (dmft_linear_time_to(q, cfg.y, gamma0) for q in (0.9, 0.5))
-    m90, m50 = (_crossing(t, f, q * cfg.y) for q in (0.9, 0.5))
     tol, source = tolerance(cfg, gamma0)
     k0 = f"this network's initial kernel K0 = {kern[0]:.5f} (infinite width: 2)"
     t_meas, why_t, note_t = _at_least(m90, float(t[-1]), t90, tol)
     r_meas, why_r, note_r = _at_least(m90 / m50, float(t[-1]) / m50, t90 / t50, tol)
-    rows = [
+    return [
         Comparison(
-            name=f"gamma0={gamma0:g}: time to reach 0.9 y", kind="prediction", predicted=t90,
-            measured=t_meas, tolerance=tol, tolerance_source=source, relative=True,
-            unit="time (steps x dt)", reference=REF, not_identified=why_t,
+            name=f"gamma0={gamma0:g}: time to reach 0.9 y",
+            kind="prediction",
+            predicted=t90,
+            measured=t_meas,
+            tolerance=tol,
+            tolerance_source=source,
+            relative=True,
+            unit="time (steps x dt)",
+            reference=REF,
+            not_identified=why_t,
             note=f"{k0}{note_t}",
         ),
         Comparison(
-            name=f"gamma0={gamma0:g}: shape ratio t_0.9 / t_0.5", kind="prediction",
-            predicted=t90 / t50, measured=r_meas, tolerance=tol, tolerance_source=source,
-            relative=True, reference=REF, not_identified=why_r,
+            name=f"gamma0={gamma0:g}: shape ratio t_0.9 / t_0.5",
+            kind="prediction",
+            predicted=t90 / t50,
+            measured=r_meas,
+            tolerance=tol,
+            tolerance_source=source,
+            relative=True,
+            reference=REF,
+            not_identified=why_r,
             note="lazy (exponential) gives ln10/ln2 = 3.32; the rich sigmoid gives less" + note_r,
         ),
         Comparison(
             name=f"gamma0={gamma0:g}: kernel growth K(t_end)/K(0) along the target",
-            kind="prediction", predicted=float(dmft_kernel_scale(f_th[-1], gamma0)),
-            measured=float(kern[-1] / kern[0]), tolerance=tol, tolerance_source=source,
-            relative=True, reference=REF + ", conservation K^2 - 4 gamma0^2 f^2",
+            kind="prediction",
+            predicted=float(dmft_kernel_scale(run.f_theory[-1], gamma0)),
+            measured=float(kern[-1] / kern[0]),
+            tolerance=tol,
+            tolerance_source=source,
+            relative=True,
+            reference=REF + ", conservation K^2 - 4 gamma0^2 f^2",
             note="lazy: the kernel stays put; rich: it grows with f",
         ),
-    ]  # fmt: skip
-    metrics = {
-        "t90_theory": t90, "t90_measured": m90, "t50_theory": t50, "t50_measured": m50,
-        "max_abs_f_error": float(np.max(np.abs(f - f_th))), "kernel_initial": float(kern[0]),
-    }  # fmt: skip
-    return rows, metrics
+    ]
 
 
 def _at_least(value: float, bound: float, predicted: float, tol: float) -> tuple[float, str, str]:
@@ -195,76 +287,81 @@ def _lazy_control(cfg: Config, gamma0: float, m90: float) -> Comparison:
     tol, source = tolerance(cfg, gamma0)
     return Comparison(
         name="largest gamma0: the lazy theory (gamma0 -> 0) misses the time to 0.9 y",
-        kind="control", predicted=tol, measured=abs(m90 - lazy) / lazy, tolerance=0.0,
-        tolerance_source=source, sense="at_least",
+        kind="control",
+        predicted=tol,
+        measured=abs(m90 - lazy) / lazy,
+        tolerance=0.0,
+        tolerance_source=source,
+        sense="at_least",
         not_identified="" if np.isfinite(m90) else "f never reached 0.9 y within the run",
-        note=(f"gamma0 = {gamma0:g}: relative gap between the measured time and the lazy "
-              f"prediction ln(10)/2 = {lazy:.4f}; a gamma0 the rows cannot tell from the kernel "
-              "limit would make them uninformative"),
-    )  # fmt: skip
-
-
-def run(cfg: Config, *, progress: bool = True) -> Result:
-    import matplotlib.pyplot as plt
-
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    x = whitened_inputs(cfg.d_in, cfg.d_in, rng=rng)
-    e = rng.standard_normal(cfg.d_in)
-    e /= np.linalg.norm(e)
-    result = Result(
-        experiment="dmft-two-layer",
-        config={},
-        seed=cfg.seed,
-        description=(
-            f"A two-layer linear network of width {cfg.width} in the mean-field parameterization "
-            "(output scale 1/(gamma0 N), learning rate gamma0^2 N dt) learns a linear target on "
-            "whitened inputs by full-batch gradient descent, for gamma0 in "
-            f"{tuple(cfg.gamma0s)}. DMFT: df/dt = 2 sqrt(1 + gamma0^2 f^2)(y - f); the kernel "
-            "along the target grows by sqrt(1 + gamma0^2 f^2). Units are paired (a, w), (-a, w) so "
-            "that f = 0 at initialization, as the theory assumes."
-            + (" BROKEN INGREDIENT: NTK parameterization." if cfg.parameterization == "ntk" else "")
+        note=(
+            f"gamma0 = {gamma0:g}: relative gap between the measured time and the lazy "
+            f"prediction ln(10)/2 = {lazy:.4f}; a gamma0 the rows cannot tell from the kernel "
+            "limit would make them uninformative"
         ),
     )
-    fig, (ax_f, ax_k) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for gamma0 in cfg.gamma0s:
-        t, f, kern = train(cfg, gamma0, x, e, generator=gen, progress=progress)
-        f_th = dmft_linear_trajectory(t, cfg.y, gamma0)
-        rows, metrics = _rows(cfg, gamma0, t, f, kern, f_th)
-        result.comparisons.extend(rows)
-        result.metrics[f"gamma0={gamma0:g}"] = metrics
-        t90 = metrics["t90_theory"]
-        stride = max(1, t.size // 40)
-        (line,) = ax_f.plot(t / t90, f_th / cfg.y, lw=1.5, label=f"gamma0={gamma0:g}")
-        ax_f.plot(t[::stride] / t90, f[::stride] / cfg.y, "o", ms=3, color=line.get_color())
-        ax_k.plot(t / t90, dmft_kernel_scale(f_th, gamma0), lw=1.5, color=line.get_color())
-        ax_k.plot(t[::stride] / t90, kern[::stride] / kern[0], "o", ms=3, color=line.get_color())
+
+
+def compare(cfg: Config, m: DMFTMeasurements) -> list[Comparison]:
+    """Every gamma0's rows against the DMFT, then the lazy-theory control on the largest."""
+    rows = [row for run in m.runs for row in _rows(cfg, run)]
     g_max = max(cfg.gamma0s)
-    result.comparisons.append(
-        _lazy_control(cfg, g_max, result.metrics[f"gamma0={g_max:g}"]["t90_measured"])
-    )
+    richest = [run for run in m.runs if run.gamma0 == g_max][-1]
+    return [*rows, _lazy_control(cfg, g_max, richest.t90)]
+
+
+# -- figures and description ----------------------------------------------------------------------
+def figures(cfg: Config, m: DMFTMeasurements) -> list[FigureSpec]:
+    """``f`` and the kernel along the target over time, DMFT (lines) and network (dots)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_f, ax_k) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for run in m.runs:
+        t, gamma0 = run.t, run.gamma0
+        t90 = dmft_linear_time_to(0.9, cfg.y, gamma0)
+        stride = max(1, t.size // 40)
+        (line,) = ax_f.plot(t / t90, run.f_theory / cfg.y, lw=1.5, label=f"gamma0={gamma0:g}")
+        color = line.get_color()
+        ax_f.plot(t[::stride] / t90, run.f[::stride] / cfg.y, "o", ms=3, color=color)
+        ax_k.plot(t / t90, dmft_kernel_scale(run.f_theory, gamma0), lw=1.5, color=color)
+        kern = run.kernel
+        ax_k.plot(t[::stride] / t90, kern[::stride] / kern[0], "o", ms=3, color=color)
     ax_f.axhline(0.9, color="gray", ls=":", lw=0.8)
     ax_f.set(
         xlabel="t / t_0.9 (theory)", ylabel="f / y", title="lazy (exponential) to rich (sigmoid)"
     )
     ax_f.legend(fontsize=8)
-    ax_k.set(xlabel="t / t_0.9 (theory)", ylabel="K(t) / K(0)", yscale="log",
-             title="kernel along the target")  # fmt: skip
-    fig.tight_layout()
-    result.add_figure(
-        "dmft",
-        fig,
-        "DMFT (lines) and width-N network (dots); time in units of the predicted t_0.9.",
+    ax_k.set(
+        xlabel="t / t_0.9 (theory)",
+        ylabel="K(t) / K(0)",
+        yscale="log",
+        title="kernel along the target",
     )
-    return result
+    fig.tight_layout()
+    caption = "DMFT (lines) and width-N network (dots); time in units of the predicted t_0.9."
+    return [FigureSpec(name="dmft", figure=fig, caption=caption)]
 
 
-from piami.lab import Experiment  # noqa: E402
+def describe(cfg: Config) -> str:
+    """The report's opening paragraph."""
+    return (
+        f"A two-layer linear network of width {cfg.width} in the mean-field parameterization "
+        "(output scale 1/(gamma0 N), learning rate gamma0^2 N dt) learns a linear target on "
+        "whitened inputs by full-batch gradient descent, for gamma0 in "
+        f"{tuple(cfg.gamma0s)}. DMFT: df/dt = 2 sqrt(1 + gamma0^2 f^2)(y - f); the kernel "
+        "along the target grows by sqrt(1 + gamma0^2 f^2). Units are paired (a, w), (-a, w) so "
+        "that f = 0 at initialization, as the theory assumes."
+        + (" BROKEN INGREDIENT: NTK parameterization." if cfg.parameterization == "ntk" else "")
+    )
+
 
 EXPERIMENT = Experiment(
     name="dmft-two-layer",
     config_cls=Config,
-    run=run,
+    measure=measure,
+    compare=compare,
+    figures=figures,
+    describe=describe,
     quick={"width": 10_000, "dt": 0.002},
     summary="Bordelon & Pehlevan: lazy-to-rich dynamics of a wide two-layer linear net vs DMFT",
 )

@@ -4,6 +4,12 @@ Instruments take arrays (activations, weights, token sequences), so they work on
 one is calibrated on a system whose answer is known (see the ``instrument-calibration`` and
 ``llc-calibration`` experiments) before it is trusted on one whose answer is not.
 
+The fitted ones (:class:`LinearProbe`, :class:`LLCEstimator`, :class:`SparseAutoencoder`,
+:class:`TwoNN`, :class:`LevinaBickelMLE`, :class:`PowerLawFit`) follow scikit-learn's estimator
+contract, stated in :mod:`piami.instruments.contract`: the constructor stores hyperparameters,
+``fit`` returns ``self`` and sets attributes ending in ``_``, ``score`` is a float, randomness
+comes from ``random_state``.
+
 Names are imported lazily, so ``import piami.instruments`` stays cheap; e.g.
 ``from piami.instruments import LinearProbe, cka, twonn_dimension``.
 """
@@ -14,6 +20,7 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "contract": ("NotFittedError", "PiamiEstimator", "check_random_state"),
     "probes": ("LinearProbe", "r2_scores"),
     "curves": ("first_crossing", "loglog_slope", "loglog_slope_interval"),
     "learning_coefficient": ("LLCEstimator",),
@@ -29,6 +36,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "exponents": ("fit_beta", "fit_gamma", "predict_alpha_d", "measure_statistics"),
     "geometry": ("cka", "cka_from_kernels", "hsic", "kernel_matrix", "center_kernel"),
     "dimension": (
+        "TwoNN",
+        "LevinaBickelMLE",
         "twonn_dimension",
         "mle_dimension",
         "h0_persistence",

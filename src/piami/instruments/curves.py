@@ -74,8 +74,9 @@ def loglog_slope(x: object, y: object) -> tuple[float, float]:
     """Least-squares slope of ``log y`` on ``log x`` and its standard error.
 
     Args:
-        x, y: ``(n,)`` positive values, ``n >= 2`` (the standard error needs ``n >= 3``; it is NaN
+        x: ``(n,)`` positive values, ``n >= 2`` (the standard error needs ``n >= 3``; it is NaN
             below).
+        y: ``(n,)`` positive values, paired with ``x``.
 
     Example:
         >>> s, se = loglog_slope([1, 10, 100], [2.0, 0.2, 0.02])

@@ -216,7 +216,8 @@ def conditional_entropies(
     Args:
         tokens: int ids, 1-D stream or ``(n_seqs, seq_len)`` (n-grams stay within rows).
         n_max: largest context length.
-        n_vocab: vocabulary size ``V`` (default ``max + 1``); the NSB alphabet of k-grams is ``V**k``.
+        n_vocab: vocabulary size ``V`` (default ``max + 1``); the NSB alphabet of k-grams is
+            ``V**k``.
         max_unseen: Good-Turing unseen mass above which an order is flagged sparse.
         nsb: compute the NSB estimate (the slowest part at large ``N``); NaN when False.
         progress: show a tqdm bar.

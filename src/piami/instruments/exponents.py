@@ -81,7 +81,9 @@ def fit_beta(
         lags: restrict the fit to these lags (e.g. one per level of a hierarchy).
         debias: for the Frobenius norm, subtract the floor in quadrature,
             ``sqrt(||C||_F**2 - floor**2)`` (sampling noise is independent of the signal).
-        n_boot, ci, rng: bootstrap settings.
+        n_boot: bootstrap resamples.
+        ci: confidence level of the interval.
+        rng: generator (or seed) for the bootstrap.
     """
     if not isinstance(profile, CorrelationProfile):
         raise PiamiTypeError(f"fit_beta takes a CorrelationProfile, got {type(profile).__name__}")
@@ -99,7 +101,8 @@ def fit_beta(
             "Use more tokens, smaller lags, or a lower factor"
         )
     x, y = profile.lags[keep].astype(np.float64), strength[keep]
-    fit = PowerLawFit(offset=False, n_boot=n_boot, ci=ci).fit(x, y, rng=rng)
+    seed = 0 if rng is None else rng  # rng=None meant the fixed seed 0 before random_state
+    fit = PowerLawFit(offset=False, n_boot=n_boot, ci=ci, random_state=seed).fit(x, y)
     return ExponentFit(
         value=fit.alpha_,
         ci=fit.ci_["alpha"],
@@ -145,9 +148,13 @@ def fit_gamma(
         )
     x, y = profile.n[keep].astype(np.float64), h[keep]
     # H_inf lies in [0, min H_n]: H_n never increases with n and an entropy is >= 0
-    fit = PowerLawFit(offset=True, n_boot=n_boot, ci=ci, offset_bounds=(0.0, float(y.min()))).fit(
-        x, y, rng=rng
-    )
+    fit = PowerLawFit(
+        offset=True,
+        n_boot=n_boot,
+        ci=ci,
+        offset_bounds=(0.0, float(y.min())),
+        random_state=0 if rng is None else rng,
+    ).fit(x, y)
     return ExponentFit(
         value=fit.alpha_,
         ci=fit.ci_["alpha"],
@@ -184,7 +191,9 @@ def fit_gamma_from_losses(
         loss: ``L_n`` (nats) at those lengths.
         n_max: largest context length fitted, e.g. :func:`resolvable_lag` at the model's ``P``
             (beyond it the theory has the loss flat at ``H_{n*}``, not ``H_n``).
-        n_boot, ci, rng: bootstrap settings.
+        n_boot: bootstrap resamples.
+        ci: confidence level of the interval.
+        rng: generator (or seed) for the bootstrap.
     """
     x = np.asarray(n, dtype=np.float64)
     y = np.asarray(loss, dtype=np.float64)
@@ -199,9 +208,13 @@ def fit_gamma_from_losses(
             "n**(-gamma); a fit with offset needs 4. Use a longer context or a larger P_max"
         )
     x, y = x[keep], y[keep]
-    fit = PowerLawFit(offset=True, n_boot=n_boot, ci=ci, offset_bounds=(0.0, float(y.min()))).fit(
-        x, y, rng=rng
-    )
+    fit = PowerLawFit(
+        offset=True,
+        n_boot=n_boot,
+        ci=ci,
+        offset_bounds=(0.0, float(y.min())),
+        random_state=0 if rng is None else rng,
+    ).fit(x, y)
     return ExponentFit(
         value=fit.alpha_,
         ci=fit.ci_["alpha"],

@@ -11,9 +11,10 @@ matrices ``K = k(x_i, x_j)`` and ``L = l(y_i, y_j)``. The Hilbert-Schmidt indepe
 
 With the linear kernel, CKA is invariant to orthogonal maps and to isotropic scaling of either
 representation, but not to general invertible linear maps. With the RBF kernel whose bandwidth is a
-fraction of the median pairwise distance, the same invariances hold. The plug-in HSIC is biased upward
-at finite ``n`` (two independent representations do not give 0); the debiased CKA uses the unbiased
-HSIC estimator of Song et al. (2012, eq. 5), as proposed for CKA by Nguyen, Raghu & Kornblith (2021).
+fraction of the median pairwise distance, the same invariances hold. The plug-in HSIC is biased
+upward at finite ``n`` (two independent representations do not give 0); the debiased CKA uses the
+unbiased HSIC estimator of Song et al. (2012, eq. 5), as proposed for CKA by Nguyen, Raghu &
+Kornblith (2021).
 
 Every function takes plain arrays (numpy, or anything ``np.asarray`` accepts, such as CPU torch
 tensors), so it measures any model's activations, not only piami's.
@@ -96,7 +97,8 @@ def kernel_matrix(
 
     Args:
         X: activations, shape ``(n, d)``.
-        kernel: ``"linear"`` (``K = X X^T``) or ``"rbf"`` (``K_ij = exp(-|x_i - x_j|^2 / (2 sigma^2))``).
+        kernel: ``"linear"`` (``K = X X^T``) or ``"rbf"``
+            (``K_ij = exp(-|x_i - x_j|^2 / (2 sigma^2))``).
         sigma: RBF bandwidth; ``None`` uses ``sigma_frac`` times the median pairwise distance
             (Kornblith et al. 2019, section 6.1), which keeps the kernel scale-invariant.
         sigma_frac: fraction of the median distance used when ``sigma`` is None.
@@ -143,13 +145,14 @@ def hsic(
 ) -> float:
     """Hilbert-Schmidt independence criterion of two kernel matrices.
 
-    Biased (plug-in): ``tr(K H L H) / (n - 1)^2`` (Gretton et al. 2005, eq. 4). Unbiased (Song et al.
-    2012, eq. 5), with ``K~, L~`` the kernels with zeroed diagonals::
+    Biased (plug-in): ``tr(K H L H) / (n - 1)^2`` (Gretton et al. 2005, eq. 4). Unbiased (Song et
+    al. 2012, eq. 5), with ``K~, L~`` the kernels with zeroed diagonals::
 
         [tr(K~ L~) + (1^T K~ 1)(1^T L~ 1) / ((n-1)(n-2)) - 2/(n-2) 1^T K~ L~ 1] / (n (n - 3))
 
     Args:
-        K, L: ``(n, n)`` kernel matrices of the same inputs; ``n >= 4`` for the unbiased form.
+        K: ``(n, n)`` kernel matrix; ``n >= 4`` for the unbiased form.
+        L: ``(n, n)`` kernel matrix of the same inputs.
         unbiased: use the unbiased estimator (may be negative).
     """
     K = _as_kernel(K, "K")
@@ -178,7 +181,7 @@ def hsic(
 def cka_from_kernels(
     K: Float[np.ndarray, "n n"], L: Float[np.ndarray, "n n"], *, debiased: bool = False
 ) -> float:
-    """CKA of two kernel matrices (Kornblith et al. 2019, eq. 3); debiased with the unbiased HSIC."""
+    """CKA of two kernel matrices (Kornblith et al. 2019, eq. 3); debiased: the unbiased HSIC."""
     kl = hsic(K, L, unbiased=debiased)
     kk = hsic(K, K, unbiased=debiased)
     ll = hsic(L, L, unbiased=debiased)
@@ -219,7 +222,8 @@ def cka(
         CKA in ``[0, 1]`` (the debiased value can be slightly negative).
 
     Linear CKA without debiasing is computed in feature space, ``|Y_c^T X_c|_F^2 /
-    (|X_c^T X_c|_F |Y_c^T Y_c|_F)`` with column-centered ``X_c, Y_c`` (Kornblith et al. 2019, eq. 5),
+    (|X_c^T X_c|_F |Y_c^T Y_c|_F)`` with column-centered ``X_c, Y_c`` (Kornblith et al. 2019,
+    eq. 5),
     which costs ``O(n d^2)`` instead of ``O(n^2 d)``.
     """
     X = as_points(X, "X")

@@ -6,9 +6,10 @@ tempered, localized posterior ``p(w) ∝ exp(-n beta L_n(w) - gamma/2 ||w - w*||
     lambda_hat = n beta (E_w[L_n(w)] - L_n(w*))                     (Lau et al. 2023, eq. 3)
 
 equal to the local RLCT ``lambda`` as ``n beta -> infinity`` (with ``beta = 1 / ln n`` the WBIC
-temperature of Watanabe 2013, the default ``n beta = n / ln n``). :mod:`piami.theory.learning_coefficient`
-gives the exact ``lambda`` of regular models, normal-crossing potentials and deep linear networks;
-the ``llc-calibration`` experiment measures this estimator against them.
+temperature of Watanabe 2013, the default ``n beta = n / ln n``).
+:mod:`piami.theory.learning_coefficient` gives the exact ``lambda`` of regular models,
+normal-crossing potentials and deep linear networks; the ``llc-calibration`` experiment measures
+this estimator against them.
 
 Design (differences from devinterp 2.0.1, the anchor library):
 
@@ -27,6 +28,7 @@ Design (differences from devinterp 2.0.1, the anchor library):
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +37,7 @@ import torch
 from torch import nn
 
 from piami.errors import DivergenceError, PiamiShapeError, PiamiTypeError, PiamiValueError
+from piami.instruments.contract import PiamiEstimator, RandomState, renamed_keywords, torch_seed
 from piami.instruments.llc_gradients import (
     Batcher,
     as_tensors,
@@ -51,12 +54,19 @@ __all__ = ["LLCEstimator"]
 
 _SAMPLERS = ("sgld", "rmsprop_sgld")
 _INTEGRATORS = ("euler", "leimkuhler_matthews")
-#: ``diagnostics_["batching"]`` values under which every chain sees its own minibatches (or all data).
+#: ``diagnostics_["batching"]`` values under which every chain sees its own minibatches (or all
+#: the data).
 INDEPENDENT = ("full data", "per chain", "vmap", "per-chain loop")
 
 
-class LLCEstimator:
+class LLCEstimator(PiamiEstimator):
     """Local learning coefficient by localized SGLD, chains vectorized (scikit-learn contract).
+
+    ``get_params``, ``set_params`` and ``sklearn.base.clone`` work (see
+    :mod:`piami.instruments.contract`). There are three ways to fit (a module and its data, a
+    loss of a flat parameter vector, a deep linear network), each returning ``self``; the
+    estimate is ``llc_mean_``. There is no ``score``: the LLC is a property of one minimum, with
+    no held-out data to score it on.
 
     Args:
         step_size: SGLD step ``eps``.
@@ -71,7 +81,9 @@ class LLCEstimator:
         rmsprop_delta: ``delta`` of ``G = 1 / (delta + sqrt(V))``: steps never exceed ``eps/delta``.
         integrator: ``"euler"`` (standard SGLD) or ``"leimkuhler_matthews"`` (noise averaged over
             consecutive steps: second-order accurate invariant measure at the same cost).
-        seed: seed of the default generator (a ``generator`` passed to ``fit`` overrides it).
+        random_state: randomness of the minibatches and the noise: an int seeds the torch
+            generator on the sampling device (``seed=`` is its deprecated name, same numbers);
+            a numpy Generator or ``None`` gives that seed by one draw.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         dtype: ``"float32"`` or ``"float64"``.
         progress: show a tqdm bar while sampling.
@@ -92,12 +104,15 @@ class LLCEstimator:
 
     Example:
         >>> import torch
-        >>> est = LLCEstimator(step_size=1e-3, n_beta=100.0, n_draws=400, n_burnin=100, device="cpu")
+        >>> est = LLCEstimator(
+        ...     step_size=1e-3, n_beta=100.0, n_draws=400, n_burnin=100, device="cpu"
+        ... )
         >>> quad = lambda w: 0.5 * (w**2).sum(dim=1)            # regular, d = 4: lambda = 2
         >>> round(est.fit_flat(quad, torch.zeros(4)).llc_mean_, 0)
         2.0
     """
 
+    @renamed_keywords(seed="random_state")
     def __init__(
         self,
         *,
@@ -112,7 +127,7 @@ class LLCEstimator:
         rmsprop_alpha: float = 0.99,
         rmsprop_delta: float = 1.0,
         integrator: str = "euler",
-        seed: int = 0,
+        random_state: RandomState = 0,
         device: str = "auto",
         dtype: str = "float32",
         progress: bool = False,
@@ -128,7 +143,7 @@ class LLCEstimator:
         self.rmsprop_alpha = rmsprop_alpha
         self.rmsprop_delta = rmsprop_delta
         self.integrator = integrator
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.dtype = dtype
         self.progress = progress
@@ -171,8 +186,6 @@ class LLCEstimator:
             )
         if self.sampler not in _SAMPLERS:
             raise PiamiValueError(f"sampler must be one of {_SAMPLERS}, got {self.sampler!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise PiamiTypeError(f"seed must be an integer, got {self.seed!r}")
         self.device_ = resolve_device(self.device)
         self.dtype_ = resolve_dtype(self.dtype)
         if self.dtype_ not in (torch.float32, torch.float64):
@@ -180,7 +193,14 @@ class LLCEstimator:
 
     def _generator(self, generator: torch.Generator | None) -> torch.Generator:
         if generator is None:
-            return torch.Generator(device=self.device_).manual_seed(self.seed)
+            seed = torch_seed(self.random_state)
+            return torch.Generator(device=self.device_).manual_seed(seed)
+        warnings.warn(
+            "LLCEstimator.fit*(generator=...) is deprecated: pass random_state=... to the "
+            "constructor (this generator is used instead of random_state for this fit)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         if not isinstance(generator, torch.Generator):
             raise PiamiTypeError(
                 f"generator must be a torch.Generator, got {type(generator).__name__}"
@@ -221,7 +241,8 @@ class LLCEstimator:
                 TensorDataset; the model gets ``inputs``.
             loss_fn: ``loss_fn(model(inputs), targets, ...) -> scalar``, the mean loss of a batch
                 (e.g. ``torch.nn.functional.cross_entropy``). The posterior is tempered on it.
-            generator: torch generator (on the sampling device) for batches and noise.
+            generator: deprecated (warns): a torch generator on the sampling device, used
+                instead of ``random_state``.
 
         Returns:
             self, with ``llc_mean_`` and the other attributes set.
@@ -264,7 +285,7 @@ class LLCEstimator:
             w_star: ``(d,)`` the minimum to localize at.
             data: optional ``(tensor, ...)`` sharing a first dimension, minibatched per chain.
             n: sample size for the default ``n beta = n / ln n`` when there is no data.
-            generator: torch generator (on the sampling device).
+            generator: deprecated (warns): a torch generator used instead of ``random_state``.
 
         Returns:
             self.
@@ -277,7 +298,8 @@ class LLCEstimator:
             w_star = torch.from_numpy(w_star)
         if not isinstance(w_star, torch.Tensor) or w_star.ndim != 1 or w_star.numel() == 0:
             raise PiamiShapeError(
-                f"w_star must be a non-empty 1-D tensor (d,), got {getattr(w_star, 'shape', type(w_star))}"
+                "w_star must be a non-empty 1-D tensor (d,), got "
+                f"{getattr(w_star, 'shape', type(w_star))}"
             )
         w_star = w_star.detach().to(device=self.device_, dtype=self.dtype_)
         tensors = None if data is None else as_tensors(data, device=self.device_, dtype=self.dtype_)
@@ -305,7 +327,7 @@ class LLCEstimator:
         Args:
             weights: ``[W_1, ..., W_L]``, input side first, ``W_j`` of shape ``(H_{j+1}, H_j)``.
             data: ``(X (n, H_1), Y (n, H_{L+1}))``.
-            generator: torch generator (on the sampling device).
+            generator: deprecated (warns): a torch generator used instead of ``random_state``.
 
         Returns:
             self.
@@ -323,7 +345,8 @@ class LLCEstimator:
         for j, w in enumerate(ws):
             if w.ndim != 2 or (j > 0 and w.shape[1] != ws[j - 1].shape[0]):
                 raise PiamiShapeError(
-                    f"weights must chain as (H2, H1), (H3, H2), ...; got {[tuple(w.shape) for w in ws]}"
+                    "weights must chain as (H2, H1), (H3, H2), ...; got "
+                    f"{[tuple(w.shape) for w in ws]}"
                 )
         tensors = as_tensors(data, device=self.device_, dtype=self.dtype_)
         if len(tensors) != 2 or tensors[0].ndim != 2 or tensors[1].ndim != 2:

@@ -66,7 +66,9 @@ def as_tensors(data: Any, *, device: torch.device, dtype: torch.dtype) -> list[t
 class Batcher:
     """Per-chain minibatch indices, epochs without replacement, each chain its own permutation."""
 
-    def __init__(self, n: int, batch: int, chains: int, gen: torch.Generator, device: torch.device):
+    def __init__(
+        self, n: int, batch: int, chains: int, gen: torch.Generator, device: torch.device
+    ) -> None:
         self.n, self.b, self.c, self.gen, self.device = n, batch, chains, gen, device
         self.perm: torch.Tensor | None = None
         self.pos = n
@@ -107,8 +109,8 @@ def deep_linear_grad_fn(
 
     With the full data set as the batch the moments are computed once, so a full-batch step
     costs no more than a minibatch one. When ``H_1 + H_{L+1}`` exceeds a minibatch the direct
-    form is used instead: forward
-    ``h_j = h_{j-1} W_j^T``, backward ``delta_{j-1} = delta_j W_j``, ``dL/dW_j = delta_j^T h_{j-1}``.
+    form is used instead: forward ``h_j = h_{j-1} W_j^T``, backward
+    ``delta_{j-1} = delta_j W_j``, ``dL/dW_j = delta_j^T h_{j-1}``.
     """
     sizes = [a * b for a, b in shapes]
     n, d_in = len(X), X.shape[1]

@@ -12,8 +12,10 @@ transformer trained on a hidden Markov process for the exact belief state ``Pr(S
 linearly decodable. Weights ``w_n`` let a probe fitted on enumerated prefixes count each by its
 probability; for sequences sampled from the process, uniform weights already do that.
 
-The estimator follows scikit-learn: ``__init__`` stores hyperparameters, ``fit`` learns ``coef_``
-(``(n_targets, n_features)``), ``intercept_`` (``(n_targets,)``) and returns ``self``.
+The estimator follows scikit-learn (:mod:`piami.instruments.contract`): ``__init__`` stores
+hyperparameters, ``fit`` learns ``coef_`` (``(n_targets, n_features)``), ``intercept_``
+(``(n_targets,)``) and returns ``self``; ``score`` is one float. Inputs are annotated as numpy
+arrays; torch tensors and nested lists are converted.
 
 Example:
     >>> import numpy as np
@@ -31,39 +33,22 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.linalg
+from sklearn.base import RegressorMixin
 
-from piami.errors import PiamiShapeError, PiamiTypeError, PiamiValueError
+from piami.errors import PiamiShapeError, PiamiValueError
+from piami.instruments.contract import PiamiEstimator
+from piami.instruments.contract import as_2d_array as _as_2d
 from piami.typing import Float
 
-MultiOutput = Literal["variance_weighted", "uniform_average", "raw_values"]
-
-
-def _as_2d(a: Any, what: str) -> np.ndarray:
-    if hasattr(a, "detach"):  # torch tensor, without importing torch here
-        a = a.detach().cpu().numpy()
-    try:
-        a = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise PiamiTypeError(f"{what} must be a numeric array, got {type(a).__name__}") from exc
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise PiamiShapeError(f"{what} must be 2-D (n_samples, n_features), got shape {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise PiamiShapeError(
-            f"{what} has shape {a.shape}; pass at least one sample and one feature/target column"
-        )
-    if not np.isfinite(a).all():
-        raise PiamiValueError(f"{what} holds NaN or infinite values; clean the activations first")
-    return a
+MultiOutput = Literal["variance_weighted", "uniform_average"]
 
 
 def _weights(w: Any, n: int) -> np.ndarray:
     if w is None:
         return np.full(n, 1.0 / n)
-    w = np.asarray(w, dtype=np.float64).reshape(-1)
-    if w.shape[0] != n:
-        raise PiamiShapeError(f"sample_weight must have one entry per row ({n}), got {w.shape[0]}")
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (n,):
+        raise PiamiShapeError(f"sample_weight must have shape ({n},) (one per row), got {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise PiamiValueError("sample_weight must be finite, >= 0 and not all zero")
     return w / w.sum()
@@ -109,15 +94,19 @@ def _solve_normal(gram: np.ndarray, xty: np.ndarray, alpha: float) -> np.ndarray
     return v @ ((v.T @ xty) / evals[keep][:, None])
 
 
-class LinearProbe:
+class LinearProbe(RegressorMixin, PiamiEstimator):
     """Affine least-squares probe from activations to targets, scored by R^2.
+
+    A scikit-learn regressor (see :mod:`piami.instruments.contract`): ``get_params``,
+    ``set_params`` and ``sklearn.base.clone`` work, and it passes ``check_estimator``. The fit is
+    deterministic, so there is no ``random_state``.
 
     Args:
         fit_intercept: fit the offset ``b`` (affine map); False forces ``b = 0``.
         alpha: ridge penalty on ``W`` (0: ordinary least squares, minimum-norm when rank deficient).
 
     Attributes (after ``fit``):
-        coef_: ``(n_targets, n_features)``.
+        coef_: ``(n_targets, n_features)`` (also for a 1-D target: one row).
         intercept_: ``(n_targets,)``.
         n_features_in_: number of activation features.
     """
@@ -129,25 +118,33 @@ class LinearProbe:
     def fit(
         self,
         X: Float[np.ndarray, "n d_model"],
-        Y: Float[np.ndarray, "n n_targets"],
+        y: Float[np.ndarray, " n *n_targets"],
         sample_weight: Float[np.ndarray, " n"] | None = None,
     ) -> LinearProbe:
-        """Least squares of ``Y`` on ``[X, 1]`` (weighted when ``sample_weight`` is given).
+        """Least squares of ``y`` on ``[X, 1]`` (weighted when ``sample_weight`` is given).
 
         Args:
-            X: activations ``(n_samples, n_features)`` (numpy or torch; converted to float64).
-            Y: targets ``(n_samples, n_targets)`` or ``(n_samples,)``.
+            X: activations ``(n_samples, n_features)`` (numpy, torch or nested lists; converted
+                to float64). A single feature must still be 2-D: ``X.reshape(-1, 1)``.
+            y: targets ``(n_samples, n_targets)`` or ``(n_samples,)`` (then :meth:`predict`
+                returns ``(n_samples,)`` too).
             sample_weight: ``(n_samples,)`` non-negative weights, e.g. sequence probabilities.
 
         Returns:
             self.
         """
-        if not (isinstance(self.alpha, (int, float)) and 0 <= self.alpha < np.inf):
+        if isinstance(self.alpha, bool) or not (
+            isinstance(self.alpha, (int, float)) and 0 <= self.alpha < np.inf
+        ):
             raise PiamiValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
-        X, Y = _as_2d(X, "X"), _as_2d(Y, "Y")
+        X = _as_2d(X, "X", column=False)
+        if y is None:
+            raise PiamiValueError("LinearProbe requires y to be passed, but the target y is None")
+        Y = _as_2d(y, "y")
+        self._y_1d = getattr(y, "ndim", None) == 1 or np.asarray(y).ndim == 1
         if X.shape[0] != Y.shape[0]:
             raise PiamiShapeError(
-                f"X and Y must have the same number of rows, got {X.shape[0]} and {Y.shape[0]}"
+                f"X and y must have the same number of rows, got {X.shape[0]} and {Y.shape[0]}"
             )
         w = _weights(sample_weight, X.shape[0])
         if self.fit_intercept:
@@ -162,68 +159,61 @@ class LinearProbe:
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _check_fitted(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise PiamiValueError("this LinearProbe is not fitted yet; call fit(X, Y) first")
-        X = _as_2d(X, "X")
+    def _validate_X(self, X: Any) -> np.ndarray:
+        self._check_fitted("coef_", "fit(X, y)")
+        X = _as_2d(X, "X", column=False)
         if X.shape[1] != self.n_features_in_:
             raise PiamiShapeError(
-                f"X has {X.shape[1]} features but the probe was fitted on {self.n_features_in_}"
+                f"X has {X.shape[1]} features, but LinearProbe is expecting "
+                f"{self.n_features_in_} features as input (the number it was fitted on)"
             )
         return X
 
-    def predict(self, X: Float[np.ndarray, "n d_model"]) -> Float[np.ndarray, "n n_targets"]:
-        """``X W + b``: ``(n_samples, n_targets)``."""
-        X = self._check_fitted(X)
-        return X @ self.coef_.T + self.intercept_
+    def predict(self, X: Float[np.ndarray, "n d_model"]) -> Float[np.ndarray, " n *n_targets"]:
+        """``X W + b``: ``(n_samples, n_targets)``, or ``(n_samples,)`` after a 1-D fit."""
+        X = self._validate_X(X)
+        Y = X @ self.coef_.T + self.intercept_
+        return Y[:, 0] if self._y_1d else Y
 
     def score(
         self,
         X: Float[np.ndarray, "n d_model"],
-        Y: Float[np.ndarray, "n n_targets"],
+        y: Float[np.ndarray, " n *n_targets"],
         sample_weight: Float[np.ndarray, " n"] | None = None,
         *,
         multioutput: MultiOutput = "variance_weighted",
-    ) -> float | np.ndarray:
-        """R^2 of the probe on ``(X, Y)``.
+    ) -> float:
+        """R^2 of the probe on ``(X, y)``: one float.
 
         Args:
-            multioutput: ``"variance_weighted"`` (default: one R^2 over all coordinates),
-                ``"uniform_average"`` (mean of the per-coordinate values) or ``"raw_values"``
-                (the ``(n_targets,)`` array of per-coordinate values).
+            X: activations ``(n_samples, n_features)``.
+            y: targets, shaped as in :meth:`fit`.
+            sample_weight: optional ``(n_samples,)`` weights.
+            multioutput: ``"variance_weighted"`` (default: one R^2 over all coordinates: residual
+                sum over total sum) or ``"uniform_average"`` (mean of the per-coordinate values).
+                For the per-coordinate values use :meth:`score_per_coordinate`.
         """
-        overall, per = r2_scores(_as_2d(Y, "Y"), self.predict(X), sample_weight)
-        if multioutput == "variance_weighted":
-            return overall
-        if multioutput == "uniform_average":
-            return float(per.mean())
-        if multioutput == "raw_values":
-            return per
-        raise PiamiValueError(
-            "multioutput must be 'variance_weighted', 'uniform_average' or 'raw_values', "
-            f"got {multioutput!r}"
-        )
+        if multioutput not in ("variance_weighted", "uniform_average"):
+            raise PiamiValueError(
+                "multioutput must be 'variance_weighted' or 'uniform_average', got "
+                f"{multioutput!r} (score_per_coordinate gives the per-coordinate values)"
+            )
+        overall, per = r2_scores(_as_2d(y, "y"), self.predict(X), sample_weight)
+        return overall if multioutput == "variance_weighted" else float(per.mean())
 
-    def score_per_coordinate(self, X: Any, Y: Any, sample_weight: Any = None) -> np.ndarray:
+    def score_per_coordinate(
+        self,
+        X: Float[np.ndarray, "n d_model"],
+        y: Float[np.ndarray, " n *n_targets"],
+        sample_weight: Float[np.ndarray, " n"] | None = None,
+    ) -> Float[np.ndarray, " n_targets"]:
         """Per-coordinate R^2, ``(n_targets,)``."""
-        return self.score(X, Y, sample_weight, multioutput="raw_values")
+        return r2_scores(_as_2d(y, "y"), self.predict(X), sample_weight)[1]
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters (scikit-learn convention)."""
-        return {"fit_intercept": self.fit_intercept, "alpha": self.alpha}
-
-    def set_params(self, **params: Any) -> LinearProbe:
-        """Set hyperparameters (scikit-learn convention); unknown names raise PiamiValueError."""
-        for k, v in params.items():
-            if k not in ("fit_intercept", "alpha"):
-                raise PiamiValueError(
-                    f"unknown LinearProbe parameter {k!r}; valid: fit_intercept, alpha"
-                )
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        return f"LinearProbe(fit_intercept={self.fit_intercept}, alpha={self.alpha})"
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
 
 __all__ = ["LinearProbe", "r2_scores"]

@@ -8,11 +8,13 @@ by the decoder norms (Bricken et al. 2023) or from keeping only the ``k`` larges
 
 Whether an SAE finds *the* features is only testable where the features are known. The data model
 it assumes is superposition: ``x = sum_f c_f u_f`` with many more unit directions ``u_f`` than
-dimensions and sparse non-negative coefficients ``c_f`` (Elhage et al. 2022); :func:`make_superposition`
-draws such data. :func:`feature_recovery` matches learned decoder rows to the true directions:
+dimensions and sparse non-negative coefficients ``c_f`` (Elhage et al. 2022);
+:func:`make_superposition` draws such data. :func:`feature_recovery` matches learned decoder rows
+to the true directions:
 
 * mean max cosine similarity (MMCS): for each true feature, the best ``|cos|`` with any latent;
-* MCC: mean ``|cos|`` after a one-to-one (Hungarian) matching (``scipy.optimize.linear_sum_assignment``);
+* MCC: mean ``|cos|`` after a one-to-one (Hungarian) matching
+  (``scipy.optimize.linear_sum_assignment``);
 * recovered fraction: the share of true features with max ``|cos|`` above a threshold (0.9).
 
 Plus the usual health numbers: explained variance, L0 (mean active latents) and dead latents.
@@ -27,11 +29,20 @@ from typing import Literal
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from sklearn.base import TransformerMixin
 from tqdm.auto import tqdm
 
 from piami.errors import PiamiShapeError, PiamiValueError
+from piami.instruments.contract import (
+    PiamiEstimator,
+    RandomState,
+    as_2d_array,
+    renamed_keywords,
+    torch_seed,
+)
 from piami.instruments.geometry import as_points
 from piami.models.device import resolve_device, resolve_dtype
+from piami.typing import Float
 
 
 def make_superposition(
@@ -129,8 +140,9 @@ def explained_variance(X: object, X_hat: object) -> float:
     return float(1.0 - np.sum((X - Xh) ** 2) / np.sum((X - X.mean(0)) ** 2))
 
 
-class SparseAutoencoder:
-    """TopK or L1 sparse autoencoder (scikit-learn style estimator).
+class SparseAutoencoder(TransformerMixin, PiamiEstimator):
+    """TopK or L1 sparse autoencoder (a scikit-learn transformer; see
+    :mod:`piami.instruments.contract`).
 
     Args:
         n_latents: dictionary size.
@@ -141,15 +153,23 @@ class SparseAutoencoder:
         n_steps: Adam steps.
         batch_size: samples per step, drawn with replacement.
         lr: Adam learning rate (cosine decay to 10%).
-        seed: seeds the torch generator of the initialization and the batches.
-        device, dtype: torch settings (``"auto"`` picks CUDA/MPS/CPU).
+        random_state: randomness of the initialization and the batches: an int seeds the torch
+            generator (``seed=`` is its deprecated name, same numbers), a numpy Generator or
+            ``None`` gives that seed by one draw.
+        device: torch device (``"auto"`` picks CUDA/MPS/CPU).
+        dtype: torch dtype of the parameters.
         progress: show a tqdm bar.
 
     Attributes (after ``fit``):
         W_enc_ ``(d, n_latents)``, b_enc_ ``(n_latents,)``, W_dec_ ``(n_latents, d)`` (unit rows for
-        TopK), b_dec_ ``(d,)``, scale_ (the input rescaling), losses_ (per step).
+        TopK), b_dec_ ``(d,)``, scale_ (the input rescaling), losses_ (per step),
+        n_features_in_ (``d``).
+
+    ``transform`` is :meth:`encode`, ``inverse_transform`` is :meth:`decode`; ``score`` is the
+    explained variance (one float) and :meth:`health` gives it with L0 and dead latents.
     """
 
+    @renamed_keywords(seed="random_state")
     def __init__(
         self,
         n_latents: int,
@@ -160,7 +180,7 @@ class SparseAutoencoder:
         n_steps: int = 3000,
         batch_size: int = 256,
         lr: float = 1e-2,
-        seed: int = 0,
+        random_state: RandomState = 0,
         device: str = "auto",
         dtype: str = "float32",
         progress: bool = False,
@@ -172,7 +192,7 @@ class SparseAutoencoder:
         self.n_steps = n_steps
         self.batch_size = batch_size
         self.lr = lr
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.dtype = dtype
         self.progress = progress
@@ -193,75 +213,80 @@ class SparseAutoencoder:
         if not (self.lr > 0 and self.l1_coefficient >= 0):
             raise PiamiValueError("lr must be > 0 and l1_coefficient >= 0")
 
-    def _encode_t(self, x: torch.Tensor) -> torch.Tensor:
-        pre = (x - self._b_dec) @ self._W_enc + self._b_enc
-        if self.kind == "l1":
-            return torch.relu(pre)
-        vals, idx = torch.topk(pre, self.k, dim=-1)
-        return torch.zeros_like(pre).scatter(-1, idx, torch.relu(vals))
-
-    def fit(self, X: object) -> SparseAutoencoder:
-        """Train on activations ``X`` ``(n_samples, d)``; returns self."""
+    def fit(self, X: Float[np.ndarray, "n d_model"], y: None = None) -> SparseAutoencoder:
+        """Train on activations ``X`` ``(n_samples, d)`` (``y`` is ignored); returns self."""
         self._validate()
-        X = as_points(X, "X")
+        X = as_2d_array(X, "X", column=False)
         dev = resolve_device(self.device)
         dt = resolve_dtype(self.dtype)
-        g = torch.Generator().manual_seed(int(self.seed))
+        g = torch.Generator().manual_seed(torch_seed(self.random_state))
         mean = X.mean(0)
         scale = float(np.sqrt(np.mean(np.sum((X - mean) ** 2, 1)) / X.shape[1]))
         if scale == 0:
-            raise PiamiValueError("X is constant: nothing for an SAE to explain")
+            raise PiamiValueError(
+                f"X is constant ({X.shape[0]} sample(s)): nothing for an SAE to explain"
+            )
         Xt = torch.as_tensor(X / scale, dtype=dt).to(dev)
-        n, d = Xt.shape
-        W_dec = torch.randn(self.n_latents, d, generator=g, dtype=dt)
+        W_dec = torch.randn(self.n_latents, X.shape[1], generator=g, dtype=dt)
         W_dec = W_dec / W_dec.norm(dim=1, keepdim=True)
-        self._W_enc = W_dec.T.clone().to(dev).requires_grad_(True)
-        self._W_dec = W_dec.clone().to(dev).requires_grad_(True)
-        self._b_enc = torch.zeros(self.n_latents, dtype=dt, device=dev, requires_grad=True)
-        self._b_dec = torch.as_tensor(mean / scale, dtype=dt).to(dev).requires_grad_(True)
-        params = [self._W_enc, self._b_enc, self._W_dec, self._b_dec]
-        opt = torch.optim.Adam(params, lr=self.lr)
+        params = {
+            "W_enc": W_dec.T.clone().to(dev).requires_grad_(True),
+            "b_enc": torch.zeros(self.n_latents, dtype=dt, device=dev, requires_grad=True),
+            "W_dec": W_dec.clone().to(dev).requires_grad_(True),
+            "b_dec": torch.as_tensor(mean / scale, dtype=dt).to(dev).requires_grad_(True),
+        }
+        losses = self._train(Xt, params, g)
+        if not np.all(np.isfinite(losses)):
+            raise PiamiValueError("SAE training diverged (non-finite loss); lower lr")
+        self.scale_ = scale
+        self.losses_ = losses
+        self.W_enc_, self.b_enc_, self.W_dec_, self.b_dec_ = (
+            params[key].detach().cpu().double().numpy() for key in params
+        )
+        self.b_dec_ = self.b_dec_ * scale
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _train(
+        self, Xt: torch.Tensor, p: dict[str, torch.Tensor], g: torch.Generator
+    ) -> np.ndarray:
+        """Adam with cosine decay on ``Xt`` (rescaled data); returns the loss of each step."""
+        opt = torch.optim.Adam(list(p.values()), lr=self.lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * s / self.n_steps))
         )
         losses = np.empty(self.n_steps)
         for step in tqdm(range(self.n_steps), disable=not self.progress, desc="SAE"):
-            idx = torch.randint(0, n, (self.batch_size,), generator=g).to(dev)
+            idx = torch.randint(0, Xt.shape[0], (self.batch_size,), generator=g).to(Xt.device)
             x = Xt[idx]
-            z = self._encode_t(x)
-            x_hat = z @ self._W_dec + self._b_dec
+            pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
+            if self.kind == "l1":
+                z = torch.relu(pre)
+            else:
+                vals, top = torch.topk(pre, self.k, dim=-1)
+                z = torch.zeros_like(pre).scatter(-1, top, torch.relu(vals))
+            x_hat = z @ p["W_dec"] + p["b_dec"]
             loss = ((x - x_hat) ** 2).sum(-1).mean()
             if self.kind == "l1":
-                loss = loss + self.l1_coefficient * (z * self._W_dec.norm(dim=1)).sum(-1).mean()
+                loss = loss + self.l1_coefficient * (z * p["W_dec"].norm(dim=1)).sum(-1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             if self.kind == "topk":
                 with torch.no_grad():
-                    self._W_dec /= self._W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                    p["W_dec"] /= p["W_dec"].norm(dim=1, keepdim=True).clamp_min(1e-12)
             losses[step] = float(loss.detach())
-        if not np.all(np.isfinite(losses)):
-            raise PiamiValueError("SAE training diverged (non-finite loss); lower lr")
-        self.scale_ = scale
-        self.losses_ = losses
-        self.W_enc_ = self._W_enc.detach().cpu().double().numpy()
-        self.b_enc_ = self._b_enc.detach().cpu().double().numpy()
-        self.W_dec_ = self._W_dec.detach().cpu().double().numpy()
-        self.b_dec_ = self._b_dec.detach().cpu().double().numpy() * scale
-        return self
+        return losses
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "W_dec_"):
-            raise PiamiValueError("this SparseAutoencoder is not fitted yet; call fit(X) first")
-
-    def encode(self, X: object) -> np.ndarray:
+    def encode(self, X: Float[np.ndarray, "n d_model"]) -> Float[np.ndarray, "n n_latents"]:
         """Latent activations ``(n_samples, n_latents)`` (in units of the rescaled data)."""
-        self._check_fitted()
-        X = as_points(X, "X", min_points=1)
-        if X.shape[1] != self.W_enc_.shape[0]:
+        self._check_fitted("W_dec_", "fit(X)")
+        X = as_2d_array(X, "X", column=False)
+        if X.shape[1] != self.n_features_in_:
             raise PiamiShapeError(
-                f"X has {X.shape[1]} dims, the SAE was fit on {self.W_enc_.shape[0]}"
+                f"X has {X.shape[1]} features, but SparseAutoencoder is expecting "
+                f"{self.n_features_in_} features as input (the number it was fitted on)"
             )
         pre = (X - self.b_dec_) / self.scale_ @ self.W_enc_ + self.b_enc_
         if self.kind == "l1":
@@ -272,18 +297,39 @@ class SparseAutoencoder:
         z[rows, idx] = np.maximum(pre[rows, idx], 0.0)
         return z
 
-    def decode(self, Z: object) -> np.ndarray:
-        """Reconstructions ``(n_samples, d)`` from latents."""
-        self._check_fitted()
-        Z = as_points(Z, "Z", min_points=1)
+    def decode(self, Z: Float[np.ndarray, "n n_latents"]) -> Float[np.ndarray, "n d_model"]:
+        """Reconstructions ``(n_samples, d)`` from latents ``(n_samples, n_latents)``."""
+        self._check_fitted("W_dec_", "fit(X)")
+        Z = as_2d_array(Z, "Z", column=False)
+        if Z.shape[1] != self.W_dec_.shape[0]:
+            raise PiamiShapeError(
+                f"Z has {Z.shape[1]} latents, but the SAE has {self.W_dec_.shape[0]}"
+            )
         return Z @ self.W_dec_ * self.scale_ + self.b_dec_
 
-    def reconstruct(self, X: object) -> np.ndarray:
+    def transform(self, X: Float[np.ndarray, "n d_model"]) -> Float[np.ndarray, "n n_latents"]:
+        """:meth:`encode` (scikit-learn's name)."""
+        return self.encode(X)
+
+    def inverse_transform(
+        self, Z: Float[np.ndarray, "n n_latents"]
+    ) -> Float[np.ndarray, "n d_model"]:
+        """:meth:`decode` (scikit-learn's name)."""
+        return self.decode(Z)
+
+    def reconstruct(self, X: Float[np.ndarray, "n d_model"]) -> Float[np.ndarray, "n d_model"]:
         """``decode(encode(X))``."""
         return self.decode(self.encode(X))
 
-    def score(self, X: object) -> dict[str, float]:
-        """Explained variance, L0 and dead-latent fraction on ``X``."""
+    def score(self, X: Float[np.ndarray, "n d_model"], y: None = None) -> float:
+        """Explained variance of the reconstruction of ``X`` (:func:`explained_variance`)."""
+        return explained_variance(X, self.reconstruct(X))
+
+    def health(self, X: Float[np.ndarray, "n d_model"]) -> dict[str, float]:
+        """``explained_variance``, ``l0`` (mean active latents) and ``dead_fraction`` on ``X``.
+
+        (Before the estimator contract this dict was what ``score`` returned.)
+        """
         Z = self.encode(X)
         active = Z > 0
         return {

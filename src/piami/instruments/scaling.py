@@ -14,10 +14,14 @@ draws). Theory twin: :mod:`piami.theory.scaling`.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.optimize import least_squares
 
-from piami.errors import PiamiTypeError, PiamiValueError
+from piami.errors import PiamiShapeError, PiamiTypeError, PiamiValueError
+from piami.instruments.contract import PiamiEstimator, RandomState, check_random_state
+from piami.typing import Float
 
 
 def _interval(samples: np.ndarray, ci: float) -> tuple[float, float]:
@@ -28,8 +32,11 @@ def _interval(samples: np.ndarray, ci: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-class PowerLawFit:
-    """Fit ``y = E + A x**(-alpha)`` with bootstrap intervals (scikit-learn style).
+class PowerLawFit(PiamiEstimator):
+    """Fit ``y = E + A x**(-alpha)`` with bootstrap intervals (scikit-learn contract).
+
+    An estimator of :mod:`piami.instruments.contract` whose ``x`` is one positive coordinate
+    (1-D, or ``(n, 1)``) rather than a feature matrix; ``score`` is the R^2 of ``y``.
 
     Args:
         offset: fit the offset ``E`` (else ``E = 0`` and the fit is linear in log-log).
@@ -40,6 +47,8 @@ class PowerLawFit:
         loss: ``least_squares`` loss: ``"linear"``, ``"soft_l1"``, ``"huber"``, ``"cauchy"``.
         n_boot: bootstrap replicates (0: no intervals).
         ci: confidence level of the intervals.
+        random_state: randomness of the bootstrap: an int seed (default 0), a numpy Generator
+            (used as it is) or ``None`` (fresh entropy).
 
     Attributes (after ``fit``):
         E_, A_, alpha_: point estimates.
@@ -49,7 +58,7 @@ class PowerLawFit:
 
     Example:
         >>> x = np.geomspace(1, 1e4, 8); y = 1.0 + 2.0 * x**-0.3
-        >>> fit = PowerLawFit(n_boot=50).fit(x, y, rng=np.random.default_rng(0))
+        >>> fit = PowerLawFit(n_boot=50, random_state=0).fit(x, y)
         >>> round(fit.alpha_, 3)
         0.3
     """
@@ -63,6 +72,7 @@ class PowerLawFit:
         ci: float = 0.95,
         offset_bounds: tuple[float, float] = (-np.inf, np.inf),
         alpha_bounds: tuple[float, float] = (1e-3, 10.0),
+        random_state: RandomState = 0,
     ) -> None:
         self.offset = offset
         self.offset_bounds = offset_bounds
@@ -70,6 +80,7 @@ class PowerLawFit:
         self.loss = loss
         self.n_boot = n_boot
         self.ci = ci
+        self.random_state = random_state
 
     def _validate(self, x: object, y: object, sigma: object) -> tuple[np.ndarray, ...]:
         if self.loss not in ("linear", "soft_l1", "huber", "cauchy", "arctan"):
@@ -78,8 +89,8 @@ class PowerLawFit:
             raise PiamiValueError(f"n_boot must be an int >= 0, got {self.n_boot!r}")
         if not 0 < self.ci < 1:
             raise PiamiValueError(f"ci must be in (0, 1), got {self.ci}")
+        x = _coordinate(x)
         try:
-            x = np.asarray(x, dtype=np.float64)
             y = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise PiamiTypeError(f"x and y must be numeric arrays: {exc}") from exc
@@ -154,18 +165,35 @@ class PowerLawFit:
 
     def fit(
         self,
-        x: object,
-        y: object,
+        x: Float[np.ndarray, " n"],
+        y: Float[np.ndarray, " n"],
         *,
-        sigma: object = None,
+        sigma: Float[np.ndarray, " n"] | float | None = None,
         rng: np.random.Generator | None = None,
     ) -> PowerLawFit:
-        """Fit, then bootstrap. ``sigma``: per-point standard errors of ``y`` (optional)."""
+        """Fit, then bootstrap.
+
+        Args:
+            x: abscissae ``(n,)`` (or ``(n, 1)``), all ``> 0``.
+            y: ordinates ``(n,)``.
+            sigma: per-point standard errors of ``y`` (optional): a parametric bootstrap.
+            rng: deprecated (warns): a Generator used instead of ``random_state`` for this fit.
+
+        Returns:
+            self.
+        """
         x, y, sigma = self._validate(x, y, sigma)
         if rng is None:
-            rng = np.random.default_rng(0)
-        elif not isinstance(rng, np.random.Generator):
-            raise PiamiTypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+            rng = check_random_state(self.random_state)
+        else:
+            warnings.warn(
+                "PowerLawFit.fit(rng=...) is deprecated: pass random_state=rng to the "
+                "constructor (the same numbers)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if not isinstance(rng, np.random.Generator):
+                raise PiamiTypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         lo_e, hi_e = self.offset_bounds
         if not lo_e < hi_e or not self.alpha_bounds[0] < self.alpha_bounds[1]:
             raise PiamiValueError(
@@ -203,11 +231,31 @@ class PowerLawFit:
         }
         return self
 
-    def predict(self, x: object) -> np.ndarray:
-        """``E_ + A_ x**(-alpha_)``."""
-        if not hasattr(self, "alpha_"):
-            raise PiamiValueError("PowerLawFit is not fitted yet: call fit(x, y) first")
-        return self.E_ + self.A_ * np.asarray(x, dtype=np.float64) ** (-self.alpha_)
+    def predict(self, x: Float[np.ndarray, " n"]) -> Float[np.ndarray, " n"]:
+        """``E_ + A_ x**(-alpha_)`` at ``x`` ``(n,)`` (or ``(n, 1)``)."""
+        self._check_fitted("alpha_", "fit(x, y)")
+        return self.E_ + self.A_ * _coordinate(x) ** (-self.alpha_)
+
+    def score(self, x: Float[np.ndarray, " n"], y: Float[np.ndarray, " n"]) -> float:
+        """R^2 of ``y`` by the fitted law: ``1 - sum (y - yhat)^2 / sum (y - mean y)^2``."""
+        yhat = self.predict(x)
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != yhat.shape:
+            raise PiamiShapeError(f"x and y must have equal length, got {yhat.shape}, {y.shape}")
+        ss_tot = float(np.sum((y - y.mean()) ** 2))
+        ss_res = float(np.sum((y - yhat) ** 2))
+        return 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
+
+
+def _coordinate(x: object) -> np.ndarray:
+    """``x`` as a float64 1-D array (an ``(n, 1)`` column is flattened)."""
+    try:
+        x = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PiamiTypeError(f"x must be a numeric array: {exc}") from exc
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x[:, 0]
+    return x
 
 
 def _scale(v: np.ndarray) -> float:

@@ -227,7 +227,8 @@ def lagged_correlations(
         tokens: int ids, a 1-D stream or ``(n_seqs, seq_len)``.
         lags: explicit lags (ints >= 1); default ``log_spaced_lags(n_max, n_lags)``.
         n_vocab: vocabulary size (default ``max + 1``).
-        n_max, n_lags: range and count of the default lags.
+        n_max: largest default lag.
+        n_lags: number of default lags.
         anchor: ``None`` pools all pairs; ``"last"`` only pairs ending at the last position.
         floor: ``"shuffle"`` or ``"split"`` (see the module docstring).
         n_floor_lags: measure the floor at this many of the lags (log-spread) and interpolate in

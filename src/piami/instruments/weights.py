@@ -1,14 +1,14 @@
-"""Reading weights directly: singular spectra, effective rank, teacher modes, bilinear eigenfeatures.
+"""Reading weights directly: singular spectra, effective rank, teacher modes, bilinear features.
 
 * **Singular spectrum and effective rank.** A weight matrix ``W = U S V^T``. Its *effective rank*
   (Roy & Vetterli 2007) is ``exp(H(p))`` with ``p_i = s_i / sum s``; the *stable rank* is
-  ``|W|_F^2 / |W|_2^2``; the *participation ratio* is ``(sum s^2)^2 / sum s^4``. All equal ``r`` for
-  ``r`` equal singular values and fall smoothly as the spectrum decays.
+  ``|W|_F^2 / |W|_2^2``; the *participation ratio* is ``(sum s^2)^2 / sum s^4``. All equal ``r``
+  for ``r`` equal singular values and fall smoothly as the spectrum decays.
 * **Teacher modes.** A deep linear network trained on ``y = M x`` learns the end-to-end map
-  ``W_D ... W_1``; its singular vectors should align with the teacher's modes and its singular values
-  approach the teacher's (Saxe et al. 2014). :func:`compare_modes` matches them.
-* **Bilinear eigenfeatures.** A bilinear layer ``y = P((W x) * (V x))`` gives each output a quadratic
-  form ``y_o = x^T B_o x``; for any output direction ``u`` the symmetric matrix
+  ``W_D ... W_1``; its singular vectors should align with the teacher's modes and its singular
+  values approach the teacher's (Saxe et al. 2014). :func:`compare_modes` matches them.
+* **Bilinear eigenfeatures.** A bilinear layer ``y = P((W x) * (V x))`` gives each output a
+  quadratic form ``y_o = x^T B_o x``; for any output direction ``u`` the symmetric matrix
   ``Q_u = sum_o u_o (B_o + B_o^T) / 2`` has eigenvectors that are input features and eigenvalues
   that are their (signed) contributions (Pearce et al. 2024, section 3).
 """
@@ -77,8 +77,9 @@ def compare_modes(learned: object, U: object, S: object, V: object) -> dict[str,
 
     Returns:
         ``{"s_true", "s_learned", "left_cos", "right_cos"}``: for each teacher mode (in the order
-        given), the learned mode it is matched to (Hungarian matching on ``|u_i . u'_j| |v_i . v'_j|``),
-        its singular value and the ``|cos|`` of the left and right singular vectors.
+        given), the learned mode it is matched to (Hungarian matching on
+        ``|u_i . u'_j| |v_i . v'_j|``), its singular value and the ``|cos|`` of the left and
+        right singular vectors.
     """
     A = _matrix(learned, "learned")
     U = _matrix(U, "U")
@@ -107,8 +108,9 @@ def bilinear_interaction(W: object, V: object, P: object | None = None) -> np.nd
     """Symmetric interaction matrices ``B[o] = sum_h P[o, h] (W_h V_h^T + V_h W_h^T) / 2``.
 
     Args:
-        W, V: ``(d_hidden, d_in)``; P: ``(d_out, d_hidden)``, or None for the identity (one output
-            per hidden unit).
+        W: ``(d_hidden, d_in)`` first bilinear factor.
+        V: ``(d_hidden, d_in)`` second bilinear factor.
+        P: ``(d_out, d_hidden)``, or None for the identity (one output per hidden unit).
 
     Returns:
         ``(d_out, d_in, d_in)``, with ``y_o = x^T B[o] x`` exactly.
@@ -130,7 +132,9 @@ def bilinear_eigendecomposition(
     """Eigenvalues and eigenvectors of the interaction matrix along output ``direction``(s).
 
     Args:
-        W, V, P: as in :func:`bilinear_interaction`.
+        W: as in :func:`bilinear_interaction`.
+        V: as in :func:`bilinear_interaction`.
+        P: as in :func:`bilinear_interaction`.
         direction: ``(d_out,)`` output direction ``u``; None decomposes every output (``u = e_o``).
 
     Returns:

@@ -13,7 +13,7 @@ from piami.models.activations import collect_activations, residual_stream
 from piami.models.bilinear import Bilinear, BilinearConfig, fit_bilinear
 from piami.models.device import limit_threads, resolve_device, resolve_dtype
 from piami.models.hooks import HookedModule, HookPoint
-from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, activation_fn, few_threads
+from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, activation_fn
 from piami.models.transformer import Transformer, TransformerConfig
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "TwoLayerNet",
     "activation_fn",
     "collect_activations",
-    "few_threads",
     "fit_bilinear",
     "limit_threads",
     "residual_stream",

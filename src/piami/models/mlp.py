@@ -7,13 +7,12 @@
 - :class:`TwoLayerNet`: ``f(x) = scale * sum_i a_i phi(w_i . x + b_i)``; ``scale = 1/(gamma0 N)``
   is the mean-field parameterization of Bordelon & Pehlevan, ``scale = 1/N`` that of Abbe et al.
 
-:func:`few_threads` runs small-tensor loops on one intra-op thread: on a shared machine, torch's
-thread pool costs far more than these tiny matrix products (measured here: 30x per step).
+Their training loops run under :func:`piami.models.limit_threads` ``(1)``: on a shared machine,
+torch's thread pool costs far more than these tiny matrix products (measured here: 30x per step).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 
@@ -21,14 +20,8 @@ import torch
 from torch import nn
 
 from piami.errors import PiamiShapeError, PiamiValueError
-from piami.models.device import limit_threads
 
-__all__ = ["MLP", "DeepLinearNet", "TwoLayerNet", "activation_fn", "few_threads"]
-
-
-def few_threads(n: int = 1) -> contextlib.AbstractContextManager[None]:
-    """Run the block with ``n`` CPU threads (torch and BLAS); see :func:`limit_threads`."""
-    return limit_threads(n)
+__all__ = ["MLP", "DeepLinearNet", "TwoLayerNet", "activation_fn"]
 
 
 _ACTS = {

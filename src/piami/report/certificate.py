@@ -62,9 +62,15 @@ def _summary(cert: Any) -> list[tuple[str, str, str, str, str, str]]:
             if r.kind != "refuted" and any(v is None for v in r.passed.values())
         ]
         out.append(
-            (name, f"{n_pass}/{len(cert.seeds)} seeds pass", count("prediction"),
-             count("control"), str(failed), "; ".join(undecided) or "—")
-        )  # fmt: skip
+            (
+                name,
+                f"{n_pass}/{len(cert.seeds)} seeds pass",
+                count("prediction"),
+                count("control"),
+                str(failed),
+                "; ".join(undecided) or "—",
+            )
+        )
     return out
 
 

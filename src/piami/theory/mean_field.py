@@ -215,8 +215,14 @@ def staircase_mean_field(
     if not isinstance(rng, np.random.Generator):
         raise PiamiTypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
     sups, coefs, k = _check_target(supports, coefficients)
-    for name, v in (("t_max", t_max), ("a_scale", a_scale), ("b_scale", b_scale), ("rho0", rho0),
-                    ("dt", dt), ("record_dt", record_dt)):  # fmt: skip
+    for name, v in (
+        ("t_max", t_max),
+        ("a_scale", a_scale),
+        ("b_scale", b_scale),
+        ("rho0", rho0),
+        ("dt", dt),
+        ("record_dt", record_dt),
+    ):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise PiamiValueError(f"{name} must be a finite number > 0, got {v!r}")
     if not (math.isfinite(noise) and noise >= 0):
