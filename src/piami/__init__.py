@@ -1,7 +1,8 @@
 """piami: a laboratory for physics-inspired mechanistic interpretability.
 
-Idealized systems whose behaviour is known exactly (processes, theory), instruments that measure real
-systems (instruments), and experiments that set every measurement beside the theory's prediction.
+Idealized systems whose behaviour is known exactly (processes, theory), instruments that measure
+real systems (instruments), and experiments that set every measurement beside the
+theory's prediction.
 """
 
 from importlib.metadata import PackageNotFoundError, version

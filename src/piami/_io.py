@@ -120,8 +120,8 @@ def ensure_writable_dir(path: str | os.PathLike, *, what: str = "output folder")
     long = [part for part in p.parts if len(os.fsencode(part)) > limit]
     if long:
         raise PiamiFileError(
-            f"{what} {raw[:80]!r}...: the name {long[0][:40]!r}... is longer than the {limit} bytes "
-            "the file system allows; choose a shorter path"
+            f"{what} {raw[:80]!r}...: the name {long[0][:40]!r}... is longer than the {limit} "
+            "bytes the file system allows; choose a shorter path"
         )
     if exists(p) and not p.is_dir():
         raise PiamiFileError(
@@ -199,6 +199,7 @@ def read_json(path: str | os.PathLike, *, what: str = "file", expect: type = dic
         raise PiamiFileError(f"{p} is not a valid piami {what} ({str(exc)[:200]})") from exc
     if not isinstance(data, expect):
         raise PiamiFileError(
-            f"{p} is not a piami {what}: expected a JSON {expect.__name__}, got {type(data).__name__}"
+            f"{p} is not a piami {what}: expected a JSON {expect.__name__}, got "
+            f"{type(data).__name__}"
         )
     return data

@@ -1,9 +1,9 @@
 """Errors raised by piami.
 
-Every error a user can cause is a :class:`PiamiError`: it says what was expected, what came, and how to
-fix it. Subclasses also derive from the matching builtin (``ValueError``, ``TypeError``, ...), so code
-that already catches those keeps working. The CLI prints a ``PiamiError`` as one line, without a
-traceback, and exits with status 2.
+Every error a user can cause is a :class:`PiamiError`: it says what was expected, what came, and how
+to fix it. Subclasses also derive from the matching builtin (``ValueError``, ``TypeError``, ...), so
+code that already catches those keeps working. The CLI prints a ``PiamiError`` as one line, without
+a traceback, and exits with status 2.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class PiamiFileError(PiamiError, OSError):
 
 
 class DivergenceError(PiamiError, RuntimeError):
-    """A numerical procedure diverged (non-finite values); the message names the setting to lower."""
+    """A numerical procedure diverged (non-finite values); the message names the
+    setting to lower."""
 
 
 class DivergentQuantityError(PiamiValueError):

@@ -156,7 +156,7 @@ def test_power_law_fit(n, scale, noise, special, seed):
         if special is not None and n:
             y[0] = special
         try:
-            fit = PowerLawFit(n_boot=5).fit(x, y, rng=rng)
+            fit = PowerLawFit(n_boot=5, random_state=rng).fit(x, y)
         except PiamiError:
             return
         assert math.isfinite(fit.alpha_), fit.alpha_

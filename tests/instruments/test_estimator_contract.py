@@ -311,3 +311,18 @@ def test_scikit_learn_check_estimator(est: Any) -> None:
     assert not failed
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
     assert skipped <= {"check_array_api_input"}
+
+
+def test_check_random_state_seeds_passes_generators_through_and_refuses_the_rest() -> None:
+    from piami.instruments import check_random_state
+
+    a, b = check_random_state(7), np.random.default_rng(7)
+    assert a.random() == b.random()  # an int is default_rng(int)
+    gen = np.random.default_rng(1)
+    assert check_random_state(gen) is gen  # used as it is, so drawing advances the caller's
+    assert isinstance(check_random_state(None), np.random.Generator)
+    with pytest.raises(PiamiError):
+        check_random_state(-1)
+    for bad in (1.5, True, np.random.RandomState(0)):
+        with pytest.raises(PiamiError):
+            check_random_state(bad)

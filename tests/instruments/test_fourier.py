@@ -12,7 +12,8 @@ from piami.instruments import fourier as fo
 
 
 def wave_embedding(p, freqs, d_model, rng, noise=0.0):
-    """W_E[x] = sum_k cos(w_k x) u_k + sin(w_k x) v_k (+ noise); exact energies (p/2)(|u|^2+|v|^2)."""
+    """W_E[x] = sum_k cos(w_k x) u_k + sin(w_k x) v_k (+ noise); exact energies
+    (p/2)(|u|^2+|v|^2)."""
     x = np.arange(p)[:, None]
     W = noise * rng.standard_normal((p + 1, d_model))  # row p is '='
     energy = np.zeros(p // 2 + 1)

@@ -89,7 +89,7 @@ def test_module_form_equals_deep_linear_fast_path(batch):
         batch_size=batch,
         device="cpu",
         dtype="float64",
-        seed=3,
+        random_state=3,
     )
     a = LLCEstimator(**kw).fit(model, data, loss_fn)
     b = LLCEstimator(**kw).fit_deep_linear(ws, data)

@@ -1,4 +1,5 @@
-"""MLP, deep linear and two-layer nets: shapes, initializations the theory assumes, manual gradients."""
+"""MLP, deep linear and two-layer nets: shapes, initializations the theory assumes,
+manual gradients."""
 
 from __future__ import annotations
 

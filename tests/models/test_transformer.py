@@ -1,4 +1,5 @@
-"""The transformer: hook names, caching, causality, and agreement with an independent forward pass."""
+"""The transformer: hook names, caching, causality, and agreement with an
+independent forward pass."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The run store and in-process sweeps: ids, validation before any run, caching, failures, the table."""
+"""The run store and in-process sweeps: ids, validation before any run, caching,
+failures, the table."""
 
 from __future__ import annotations
 

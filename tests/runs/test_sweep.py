@@ -1,4 +1,5 @@
-"""Local process pool: same numbers as in process, dead workers retried, a SIGKILLed sweep resumes."""
+"""Local process pool: same numbers as in process, dead workers retried, a
+SIGKILLed sweep resumes."""
 
 from __future__ import annotations
 

@@ -66,7 +66,8 @@ def test_long_sequence_is_stable_and_scan_matches_loop():
     prefix = tokens[:, :6000]
     loop = np.concatenate([proc.beliefs(prefix[:, :3000]), proc.beliefs(prefix)[:, 3001:]], axis=1)
     np.testing.assert_allclose(b[:, :6001], loop, atol=1e-12)
-    # beliefs keep moving (no collapse onto a vertex or freeze): late beliefs differ among themselves
+    # beliefs keep moving (no collapse onto a vertex or freeze): late beliefs differ among
+    # themselves
     assert np.ptp(b[0, -1000:, 0]) > 0.1
 
 

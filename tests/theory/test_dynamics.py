@@ -1,4 +1,5 @@
-"""Learning-dynamics theory against independent numerical solutions (scipy ODE integration, brute force)."""
+"""Learning-dynamics theory against independent numerical solutions (scipy ODE
+integration, brute force)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from piami.theory.leap import escape_exponent, leap_complexity, learning_order, 
 
 
 def _ode_mode(t: np.ndarray, s: float, u0: float, depth: int) -> np.ndarray:
-    """Integrate tau du/dt = D u^(2-2/D)(s - u) directly in u (independent of the library's route)."""
+    """Integrate tau du/dt = D u^(2-2/D)(s - u) directly in u (independent of the
+    library's route)."""
     sol = solve_ivp(
         lambda _t, u: depth * np.abs(u) ** (2 - 2 / depth) * (s - u),
         (0, t[-1]),

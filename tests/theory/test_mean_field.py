@@ -1,4 +1,5 @@
-"""The high-dimensional mean-field limit of online SGD: each term against an independent computation."""
+"""The high-dimensional mean-field limit of online SGD: each term against an
+independent computation."""
 
 import numpy as np
 import pytest

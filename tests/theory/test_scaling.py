@@ -1,4 +1,5 @@
-"""theory.scaling: alpha_D, the resolvable context and the collapse, against independent solutions."""
+"""theory.scaling: alpha_D, the resolvable context and the collapse, against
+independent solutions."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_predicted_loss_slope_is_alpha_d():
 
 
 def test_collapse_puts_window_limited_curves_on_one_line():
-    """L_n(P) = H_inf + A (min(n, n*(P)))^-gamma: (L - H_inf) n^gamma depends on P/n^(2beta) only."""
+    """L_n(P) = H_inf + A (min(n, n*(P)))^-gamma: (L - H_inf) n^gamma depends on
+    P/n^(2beta) only."""
     gamma, beta, h_inf = 0.35, 1.2, 0.8
     xs, ys = [], []
     for n in (4, 16, 64):

@@ -1,4 +1,5 @@
-"""The training loop and checkpoints: schedule, both data regimes, early stopping, resume, safety."""
+"""The training loop and checkpoints: schedule, both data regimes, early
+stopping, resume, safety."""
 
 from __future__ import annotations
 

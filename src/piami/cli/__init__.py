@@ -2,8 +2,8 @@
 
 Each subcommand lives in its own module of this package with two functions:
 ``register(subparsers)`` adds its parser (setting ``func``), and the function it sets returns an
-exit status. A :class:`~piami.errors.PiamiError` is printed as one line on stderr, with exit status 2
-and no traceback.
+exit status. A :class:`~piami.errors.PiamiError` is printed as one line on stderr, with exit status
+2 and no traceback.
 """
 
 from __future__ import annotations

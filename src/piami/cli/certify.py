@@ -1,4 +1,5 @@
-"""``piami certify [--quick] [--seeds N] [--out DIR]``: every experiment, every check, over seeds."""
+"""``piami certify [--quick] [--seeds N] [--out DIR]``: every experiment, every
+check, over seeds."""
 
 from __future__ import annotations
 

@@ -38,7 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--store",
         default=None,
-        help="run store for the sub-runs (default: OUT/runs; finished ones of the same code are reused)",
+        help=(
+            "run store for the sub-runs (default: OUT/runs; "
+            "finished ones of the same code are reused)"
+        ),
     )
     g.add_argument("--workers", type=int, default=1, help="sub-runs at once (default 1)")
     g.add_argument("--backend", choices=("local", "ray"), default="local")

@@ -1,4 +1,5 @@
-"""``piami sweep NAME --grid key=v1,v2 [--seeds N] [--backend local|ray]``: run a grid of configs."""
+"""``piami sweep NAME --grid key=v1,v2 [--seeds N] [--backend local|ray]``: run
+a grid of configs."""
 
 from __future__ import annotations
 

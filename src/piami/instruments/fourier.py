@@ -6,25 +6,26 @@ A function ``f`` on ``Z_p = {0, ..., p-1}`` expands in the real Fourier basis
     c_k(x) = sqrt(2/p) cos(w_k x),   s_k(x) = sqrt(2/p) sin(w_k x),   w_k = 2 pi k / p,
 
 for the frequencies ``k = 1 .. (p-1)//2`` (and, when ``p`` is even, the Nyquist term
-``(-1)^x / sqrt(p)`` at ``k = p/2``). The basis is orthonormal, so the energy ``||f||^2`` splits into
-one share per frequency (Parseval).
+``(-1)^x / sqrt(p)`` at ``k = p/2``). The basis is orthonormal, so the energy ``||f||^2`` splits
+into one share per frequency (Parseval).
 
 Nanda et al. 2023 ("Progress measures for grokking via mechanistic interpretability", ICLR 2023,
-section 4) found that a one-layer transformer trained on ``(a + b) mod p`` embeds each number through
-``cos(w_k a), sin(w_k a)`` for a handful of *key frequencies* ``k``, multiplies the two inputs'
-waves into ``cos(w_k (a+b)), sin(w_k (a+b))`` in the MLP, and reads out logits
+section 4) found that a one-layer transformer trained on ``(a + b) mod p`` embeds each number
+through ``cos(w_k a), sin(w_k a)`` for a handful of *key frequencies* ``k``, multiplies the two
+inputs' waves into ``cos(w_k (a+b)), sin(w_k (a+b))`` in the MLP, and reads out logits
 
     logit(c | a, b) ~ sum_k alpha_k cos(w_k (a + b - c))                       (Nanda et al., eq. 1)
 
-so that the correct answer ``c = a + b`` gets every wave's maximum. The instruments here measure that:
+so that the correct answer ``c = a + b`` gets every wave's maximum. The
+instruments here measure that:
 
 - :func:`frequency_spectrum`, :func:`embedding_spectrum`: energy of a table (e.g. ``W_E``) per
   frequency; :func:`key_frequencies` picks the few that stand out.
 - :func:`project_sum_frequencies`: projection of a table over the grid ``(a, b)`` (logits,
   activations) onto the waves ``cos(w_k (a+b)), sin(w_k (a+b))`` of chosen frequencies.
-- Progress measures (Nanda et al., section 5.1): :func:`restricted_loss` keeps only the key-frequency
-  part of the logits, :func:`excluded_loss` removes it; :func:`logit_variance_explained` is the share
-  of the logits' variance the key frequencies carry.
+- Progress measures (Nanda et al., section 5.1): :func:`restricted_loss` keeps only the
+  key-frequency part of the logits, :func:`excluded_loss` removes it;
+  :func:`logit_variance_explained` is the share of the logits' variance the key frequencies carry.
 
 Logit tables are indexed ``logits[a, b, c]`` with shape ``(p, p, p)``: the logit of answer ``c``
 after the prompt ``a, b, =``. Losses are in nats.
@@ -100,11 +101,12 @@ def fourier_basis(p: int) -> tuple[Float[np.ndarray, "p p"], Int[np.ndarray, " p
 
 
 def frequency_spectrum(values: Any, *, axis: int = 0) -> Float[np.ndarray, " n_freq"]:
-    """Energy of a table per frequency of Z_p along one axis (Parseval: the energies sum to ``||values||^2``).
+    """Energy of a table per frequency of Z_p along one axis (Parseval: the energies sum
+    to ``||values||^2``).
 
     Args:
-        values: array whose ``axis`` has length ``p`` (a function on Z_p per entry of the other axes),
-            e.g. the number rows of an embedding, shape ``(p, d_model)``.
+        values: array whose ``axis`` has length ``p`` (a function on Z_p per entry of the other
+            axes), e.g. the number rows of an embedding, shape ``(p, d_model)``.
         axis: the axis indexed by ``x in Z_p``.
 
     Returns:
@@ -128,8 +130,8 @@ def embedding_spectrum(W_E: Any, p: int) -> Float[np.ndarray, " n_freq"]:
     """Energy per frequency of the number rows of an embedding matrix.
 
     Args:
-        W_E: embedding, shape ``(d_vocab, d_model)`` with ``d_vocab >= p``; rows ``0 .. p-1`` embed the
-            numbers (any further rows, such as ``'='``, are ignored).
+        W_E: embedding, shape ``(d_vocab, d_model)`` with ``d_vocab >= p``; rows ``0 .. p-1`` embed
+            the numbers (any further rows, such as ``'='``, are ignored).
         p: the modulus.
 
     Returns:
@@ -153,8 +155,8 @@ def key_frequencies(
     The non-constant frequencies (``k >= 1``) are sorted by energy, ``e_1 >= e_2 >= ...``; the key
     set is the top ``m`` with ``m <= max_keys`` maximizing the ratio ``e_m / e_{m+1}``. A trained
     modular-addition network concentrates its embedding on a handful of frequencies (Nanda et al.
-    2023, fig. 3), so the ratio there is large; when no ratio reaches ``min_gap`` the spectrum has no
-    key frequencies and the result is empty.
+    2023, fig. 3), so the ratio there is large; when no ratio reaches ``min_gap`` the spectrum has
+    no key frequencies and the result is empty.
 
     Args:
         spectrum: energies per frequency ``k = 0 .. K`` (from :func:`frequency_spectrum`); the
@@ -216,9 +218,9 @@ def sum_frequency_basis(p: int, freqs: Any) -> Float[np.ndarray, "n_dirs p p"]:
     """Orthonormal waves ``cos(w_k (a+b))``, ``sin(w_k (a+b))`` on the grid ``(a, b)`` of Z_p x Z_p.
 
     These are the directions along which Nanda et al. 2023 (section 5.1) restrict and exclude the
-    logits. Each wave has squared norm ``p^2 / 2`` on the grid (``p^2`` for the Nyquist cosine, whose
-    sine vanishes), and waves of different frequencies are orthogonal, so the rows returned are
-    orthonormal.
+    logits. Each wave has squared norm ``p^2 / 2`` on the grid (``p^2`` for the Nyquist cosine,
+    whose sine vanishes), and waves of different frequencies are orthogonal, so the rows returned
+    are orthonormal.
 
     Args:
         p: the modulus.
@@ -257,12 +259,14 @@ def project_sum_frequencies(
 ) -> Float[np.ndarray, "p p ..."]:
     """Project a table over the grid ``(a, b)`` onto the waves of ``a + b`` at chosen frequencies.
 
-    For every trailing index (an answer ``c``, a neuron), the function ``(a, b) -> table[a, b, ...]``
-    is projected onto ``span{cos(w_k (a+b)), sin(w_k (a+b)) : k in freqs}`` (plus the constant when
+    For every trailing index (an answer ``c``, a neuron), the function
+    ``(a, b) -> table[a, b, ...]`` is projected onto
+    ``span{cos(w_k (a+b)), sin(w_k (a+b)) : k in freqs}`` (plus the constant when
     ``keep_constant``).
 
     Args:
-        table: shape ``(p, p, ...)``, e.g. logits ``(p, p, p)`` or MLP activations ``(p, p, d_mlp)``.
+        table: shape ``(p, p, ...)``, e.g. logits ``(p, p, p)`` or MLP activations
+            ``(p, p, d_mlp)``.
         freqs: distinct frequencies in ``1 .. p // 2`` (may be empty).
         keep_constant: also keep the mean over the grid (frequency 0).
 
@@ -280,7 +284,8 @@ def project_sum_frequencies(
 
 
 def remove_sum_frequencies(table: Any, freqs: Any) -> Float[np.ndarray, "p p ..."]:
-    """``table`` minus its projection onto the waves of ``a + b`` at ``freqs`` (the constant stays)."""
+    """``table`` minus its projection onto the waves of ``a + b`` at ``freqs``
+    (the constant stays)."""
     x = _grid(table, "table")
     return x - project_sum_frequencies(x, freqs, keep_constant=False)
 

@@ -13,9 +13,9 @@ Every row says what kind of claim it is (:data:`KINDS`):
 - ``refuted``: a published prediction that exact theory or the data contradicts. Shown, explained,
   its ``passed`` computed as for any row, but never counted: a finding, not a failure of the run.
 
-and where its tolerance comes from (``tolerance_source``, written ``"<source>: <what>"`` with a source of
-:data:`TOLERANCE_SOURCES`): a paper, a derived bound, measured noise, a bar stated a priori, or
-settings ``tuned on <named cases>`` (which must then not be the cases scored).
+and where its tolerance comes from (``tolerance_source``, written ``"<source>: <what>"`` with a
+source of :data:`TOLERANCE_SOURCES`): a paper, a derived bound, measured noise, a bar stated a
+priori, or settings ``tuned on <named cases>`` (which must then not be the cases scored).
 
 A row is *not identified* (``passed is None``) when the data cannot decide it: a value missing or
 not finite, an interval wider than the cap stated for it (``max_interval_width``), or a reason the
@@ -122,7 +122,8 @@ class Comparison:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise PiamiValueError(
-                f"Comparison {self.name!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}"
+                f"Comparison {self.name!r}: kind must be one of {', '.join(KINDS)}, got "
+                f"{self.kind!r}"
             )
         if self.sense not in ("within", "at_least", "at_most"):
             raise PiamiValueError(
@@ -130,7 +131,8 @@ class Comparison:
             )
         if not _finite(self.tolerance) or self.tolerance < 0:
             raise PiamiValueError(
-                f"Comparison {self.name!r}: tolerance must be a finite number >= 0, got {self.tolerance!r}"
+                f"Comparison {self.name!r}: tolerance must be a finite number >= 0, got "
+                f"{self.tolerance!r}"
             )
         if not isinstance(self.tolerance_source, str) or not _source_ok(self.tolerance_source):
             raise PiamiValueError(
@@ -225,7 +227,8 @@ class Comparison:
         return bool(diff <= tol)
 
     def describe_tolerance(self) -> str:
-        """The tolerance as a reader reads it, e.g. ``"±0.02 (relative)"`` or ``"≥ predicted − 0"``."""
+        """The tolerance as a reader reads it, e.g. ``"±0.02 (relative)"`` or
+        ``"≥ predicted − 0"``."""
         rel = " (relative)" if self.relative else ""
         tol = f"{self.tolerance:.4g}"
         if self.sense == "at_least":

@@ -30,7 +30,8 @@ def _type_name(tp: Any) -> str:
 def parse_value(text: str | Any, tp: Any, *, key: str = "value") -> Any:
     """Convert ``text`` to type ``tp``; non-strings are checked and passed through.
 
-    Supports int, float, bool, str, ``X | None``, ``Literal[...]``, ``tuple[T, ...]``, ``tuple[A, B]``.
+    Supports int, float, bool, str, ``X | None``, ``Literal[...]``, ``tuple[T, ...]``,
+    ``tuple[A, B]``.
 
     Example:
         >>> parse_value("3", int)

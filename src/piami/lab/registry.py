@@ -148,7 +148,8 @@ class Experiment:
             cfg = self.config_cls()
         if not isinstance(cfg, self.config_cls):
             raise PiamiTypeError(
-                f"experiment {self.name!r} takes a {self.config_cls.__name__}, got {type(cfg).__name__}"
+                f"experiment {self.name!r} takes a {self.config_cls.__name__}, got "
+                f"{type(cfg).__name__}"
             )
         t0 = time.perf_counter()
         if self.plan is not None:
@@ -269,7 +270,8 @@ def broken_modules() -> dict[str, str]:
 
 
 def list_experiments(*, parts: bool = True) -> dict[str, Experiment]:
-    """All registered experiments by name, sorted; ``parts=False`` leaves out sub-run experiments."""
+    """All registered experiments by name, sorted; ``parts=False`` leaves out
+    sub-run experiments."""
     _discover()
     return {k: v for k, v in sorted(_REGISTRY.items()) if parts or not v.part_of}
 

@@ -119,7 +119,8 @@ class Result:
         return sum(c.passed is None for c in self.counted)
 
     def verdict_line(self) -> str:
-        """One line: verdict and counts, e.g. ``"pass: 5/5 counted rows passed (3 predictions)"``."""
+        """One line: verdict and counts, e.g.
+        ``"pass: 5/5 counted rows passed (3 predictions)"``."""
         counted = self.counted
         ok = sum(c.passed is True for c in counted)
         parts = [f"{ok}/{len(counted)} counted rows passed"]

@@ -133,7 +133,8 @@ def fit_bilinear(
         )
     if X.shape[1] != model.cfg.d_in or Y.shape[1] != model.cfg.d_out:
         raise PiamiShapeError(
-            f"X must have {model.cfg.d_in} columns and Y {model.cfg.d_out}, got {X.shape}, {Y.shape}"
+            f"X must have {model.cfg.d_in} columns and Y {model.cfg.d_out}, got {X.shape}, "
+            f"{Y.shape}"
         )
     p0 = model.W
     Xt = torch.as_tensor(X, dtype=p0.dtype, device=p0.device)

@@ -1,7 +1,7 @@
 """Device and dtype settings shared by everything that trains or samples with torch.
 
-``device="auto"`` means CUDA when present, else Apple MPS when present, else the CPU. Nothing assumes
-a GPU and nothing refuses one.
+``device="auto"`` means CUDA when present, else Apple MPS when present, else the CPU. Nothing
+assumes a GPU and nothing refuses one.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype = "float32") -> torch.dtype:
-    """Turn a dtype setting (``"float32"``, ``"float64"``, ``"bfloat16"``, ``"float16"``) into a torch dtype."""
+    """Turn a dtype setting (``"float32"``, ``"float64"``, ``"bfloat16"``, ``"float16"``)
+    into a torch dtype."""
     if isinstance(dtype, torch.dtype):
         return dtype
     try:

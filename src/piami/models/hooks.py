@@ -72,7 +72,8 @@ def _make_filter(names_filter: NamesFilter, valid: Sequence[str]) -> Callable[[s
     if unknown:
         raise PiamiKeyError(
             f"unknown hook name(s) {unknown}; valid: {', '.join(valid)}. "
-            "Use a callable filter (e.g. lambda n: n.endswith('hook_resid_post')) to match patterns."
+            "Use a callable filter (e.g. lambda n: n.endswith('hook_resid_post')) "
+            "to match patterns."
         )
     return wanted.__contains__
 
@@ -90,11 +91,13 @@ class HookedModule(nn.Module):
                 module.name = name
 
     def hook_points(self) -> dict[str, HookPoint]:
-        """All hook points by name, in the order they were created (forward order in piami models)."""
+        """All hook points by name, in the order they were created (forward order
+        in piami models)."""
         return {n: m for n, m in self.named_modules() if isinstance(m, HookPoint)}
 
     def hook_names(self, pattern: str | None = None) -> list[str]:
-        """Hook names, optionally those matching the regular expression ``pattern`` (``re.search``)."""
+        """Hook names, optionally those matching the regular expression
+        ``pattern`` (``re.search``)."""
         names = list(self.hook_points())
         if pattern is None:
             return names

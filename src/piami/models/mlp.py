@@ -210,10 +210,10 @@ class DeepLinearNet(nn.Module):
     def gd_step(self, sigma_yx: torch.Tensor, sigma_xx: torch.Tensor, lr: float) -> None:
         """One full-batch gradient step on ``1/2 mean ||y - W x||^2`` from the data's moments.
 
-        The gradient of layer ``l`` is ``-(W_D..W_(l+1))^T (Sigma_yx - W Sigma_xx) (W_(l-1)..W_1)^T``
-        (Saxe et al. 2014, eq. 2), computed from ``Sigma_yx = Y^T X / n`` ``(d_out, d_in)`` and
-        ``Sigma_xx = X^T X / n`` ``(d_in, d_in)``; equal to autograd's (tested) at a fraction of its
-        overhead.
+        The gradient of layer ``l`` is
+        ``-(W_D..W_(l+1))^T (Sigma_yx - W Sigma_xx) (W_(l-1)..W_1)^T`` (Saxe et al. 2014, eq. 2),
+        computed from ``Sigma_yx = Y^T X / n`` ``(d_out, d_in)`` and ``Sigma_xx = X^T X / n``
+        ``(d_in, d_in)``; equal to autograd's (tested) at a fraction of its overhead.
         """
         ws = list(self.weights)
         below = [None] * len(ws)  # below[l] = W_(l-1) ... W_1 (None for l = 0)
@@ -233,7 +233,8 @@ class DeepLinearNet(nn.Module):
 
 
 class TwoLayerNet(nn.Module):
-    """``f(x) = scale * sum_i a_i phi(w_i . x + b_i)`` with ``w_i ~ N(0, w_std^2 I)``, ``a_i ~ N(0, a_std^2)``.
+    """``f(x) = scale * sum_i a_i phi(w_i . x + b_i)`` with ``w_i ~ N(0, w_std^2 I)``,
+    ``a_i ~ N(0, a_std^2)``.
 
     Args:
         d_in: input size.

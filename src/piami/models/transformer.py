@@ -22,7 +22,8 @@ Weights are stored per head as in TransformerLens (``W_Q: (n_heads, d_model, d_h
 ``blocks.l.hook_resid_post``; then ``ln_final.hook_normalized``.
 
 Example:
-    >>> cfg = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_ctx=5, d_vocab=3)
+    >>> cfg = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_ctx=5,
+    ...                         d_vocab=3)
     >>> model = Transformer(cfg, generator=torch.Generator().manual_seed(0), device="cpu")
     >>> logits, cache = model.run_with_cache(torch.zeros(4, 5, dtype=torch.long))
     >>> tuple(logits.shape), tuple(cache["blocks.1.hook_resid_post"].shape)
@@ -80,7 +81,8 @@ class TransformerConfig:
             )
         if self.normalization not in ("ln", "none"):
             raise PiamiValueError(
-                f"TransformerConfig.normalization must be 'ln' or 'none', got {self.normalization!r}"
+                "TransformerConfig.normalization must be 'ln' or 'none', got "
+                f"{self.normalization!r}"
             )
         if not (isinstance(self.init_std, (int, float)) and 0 < self.init_std < math.inf):
             raise PiamiValueError(f"TransformerConfig.init_std must be > 0, got {self.init_std!r}")
@@ -202,7 +204,8 @@ class Transformer(HookedModule):
         cfg: the shape.
         generator: source of the initial weights (drawn on the CPU, so the same seed gives the same
             weights on every device); ``None`` uses torch's global generator.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...; see :func:`piami.models.device.resolve_device`.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...; see
+            :func:`piami.models.device.resolve_device`.
         dtype: ``"float32"`` (default), ``"float64"``, ...
     """
 
@@ -256,8 +259,8 @@ class Transformer(HookedModule):
         """Logits for the next token at each position.
 
         Args:
-            tokens: int64 token ids in ``[0, d_vocab)``, shape ``(batch, pos)`` with ``pos <= n_ctx``
-                (or ``(pos,)``, treated as a batch of one).
+            tokens: int64 token ids in ``[0, d_vocab)``, shape ``(batch, pos)`` with
+                ``pos <= n_ctx`` (or ``(pos,)``, treated as a batch of one).
         """
         tokens = self._check_tokens(tokens)
         n = tokens.shape[1]

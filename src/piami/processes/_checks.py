@@ -14,13 +14,13 @@ def as_tensor(T: Any) -> np.ndarray:
         A = np.array(T, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise PiamiTypeError(
-            f"T must be a real array of shape (n_symbols, n_states, n_states); got {type(T).__name__} "
-            f"that numpy cannot convert to float64 ({exc})"
+            "T must be a real array of shape (n_symbols, n_states, n_states); got "
+            f"{type(T).__name__} that numpy cannot convert to float64 ({exc})"
         ) from None
     if A.ndim != 3:
         raise PiamiShapeError(
-            f"T must have rank 3, (n_symbols, n_states, n_states) with T[x, i, j] = Pr(emit x, go to "
-            f"j | in i); got shape {A.shape}"
+            "T must have rank 3, (n_symbols, n_states, n_states) with "
+            f"T[x, i, j] = Pr(emit x, go to j | in i); got shape {A.shape}"
         )
     if 0 in A.shape:
         raise PiamiShapeError(
@@ -28,7 +28,8 @@ def as_tensor(T: Any) -> np.ndarray:
         )
     if A.shape[1] != A.shape[2]:
         raise PiamiShapeError(
-            f"T[x] must be square (n_states, n_states); got shape {A.shape}; is the symbol axis first?"
+            f"T[x] must be square (n_states, n_states); got shape {A.shape}; "
+            "is the symbol axis first?"
         )
     bad = ~np.isfinite(A)
     if bad.any():

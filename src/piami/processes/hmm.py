@@ -4,7 +4,8 @@ From state ``i`` the process emits symbol ``x`` and moves to state ``j`` with pr
 ``T[x, i, j]``, so ``T`` has shape ``(n_symbols, n_states, n_states)`` and
 ``sum_x sum_j T[x, i, j] = 1`` for every ``i`` (Rabiner 1989 uses state-emitting models; the
 edge-emitting convention is that of computational mechanics, Shai et al. 2024). The exact side
-(beliefs, entropies, mixed states) comes from :class:`~piami.processes.ghmm.GeneralizedHiddenMarkovModel`.
+(beliefs, entropies, mixed states) comes from
+:class:`~piami.processes.ghmm.GeneralizedHiddenMarkovModel`.
 
 Sampling is vectorized over sequences and loops over time only. Each step draws, for every sequence
 at once, the pair (symbol, next state) from the flattened row ``T[:, s, :]`` of its current state by
@@ -30,14 +31,14 @@ class HiddenMarkovModel(GeneralizedHiddenMarkovModel):
     """An edge-emitting hidden Markov model, ``T[x, i, j] = Pr(emit x, go to j | in i)``.
 
     Args:
-        T: ``(n_symbols, n_states, n_states)`` non-negative array whose ``sum_x T[x]`` is row-stochastic
-            (within 1e-9; rows are then renormalized exactly).
+        T: ``(n_symbols, n_states, n_states)`` non-negative array whose ``sum_x T[x]`` is
+            row-stochastic (within 1e-9; rows are then renormalized exactly).
         name: display name (defaults to ``"hmm"``).
 
     Raises:
         PiamiShapeError: wrong rank, empty axes or non-square ``T[x]``.
-        PiamiValueError: a negative or non-finite entry, or a row not summing to 1; the message names
-            the state.
+        PiamiValueError: a negative or non-finite entry, or a row not summing to 1; the message
+            names the state.
 
     Example:
         >>> import numpy as np
@@ -54,16 +55,18 @@ class HiddenMarkovModel(GeneralizedHiddenMarkovModel):
         if neg.any():
             x, i, j = (int(v) for v in np.argwhere(neg)[0])
             raise PiamiValueError(
-                f"T has a negative entry T[{x}, {i}, {j}] = {A[x, i, j]:.6g} (state {i}); an HMM needs "
-                "probabilities >= 0 (use GeneralizedHiddenMarkovModel for signed presentations)"
+                f"T has a negative entry T[{x}, {i}, {j}] = {A[x, i, j]:.6g} (state {i}); "
+                "an HMM needs probabilities >= 0 "
+                "(use GeneralizedHiddenMarkovModel for signed presentations)"
             )
         rows = A.sum(axis=(0, 2))
         off = np.abs(rows - 1.0) > ROW_TOL
         if off.any():
             i = int(np.flatnonzero(off)[0])
             raise PiamiValueError(
-                f"state {i}: sum over symbols x and next states j of T[x, {i}, j] is {rows[i]:.12g}, "
-                f"expected 1 (within {ROW_TOL}); each state must emit some symbol and go somewhere"
+                f"state {i}: sum over symbols x and next states j of T[x, {i}, j] is "
+                f"{rows[i]:.12g}, expected 1 (within {ROW_TOL}); "
+                "each state must emit some symbol and go somewhere"
             )
         self.T = A / rows[None, :, None]
         self._right = None
@@ -98,8 +101,8 @@ class HiddenMarkovModel(GeneralizedHiddenMarkovModel):
         """Sample ``n_seqs`` sequences of ``seq_len`` symbols from the stationary process.
 
         The first hidden state is drawn from the stationary distribution; each step draws every
-        sequence's (symbol, next state) pair at once. Beliefs and next-token probabilities, when asked
-        for, are the exact Bayesian ones (normalized every step) computed in the same loop.
+        sequence's (symbol, next state) pair at once. Beliefs and next-token probabilities, when
+        asked for, are the exact Bayesian ones (normalized every step) computed in the same loop.
 
         Args:
             n_seqs: number of sequences (>= 1).
@@ -110,13 +113,15 @@ class HiddenMarkovModel(GeneralizedHiddenMarkovModel):
             return_probs: also return the exact next-token probabilities (see :class:`HMMSample`).
 
         Returns:
-            int64 ``(n_seqs, seq_len)`` when no ``return_*`` flag is set, else an :class:`HMMSample`.
+            int64 ``(n_seqs, seq_len)`` when no ``return_*`` flag is set, else an
+            :class:`HMMSample`.
         """
         n_seqs = check_count("n_seqs", n_seqs, 1)
         seq_len = check_count("seq_len", seq_len, 0)
         if not isinstance(rng, np.random.Generator):
             raise PiamiTypeError(
-                f"rng must be a numpy Generator, e.g. np.random.default_rng(0); got {type(rng).__name__}"
+                "rng must be a numpy Generator, e.g. np.random.default_rng(0); got "
+                f"{type(rng).__name__}"
             )
         n, X, S = n_seqs, self.n_symbols, self.n_states
         pi = self.stationary_distribution()

@@ -1,11 +1,11 @@
 """Modular addition: the data set of the grokking experiments.
 
-Every pair ``(a, b)`` of ``Z_p x Z_p`` is one example: the prompt is the three tokens ``[a, b, '=']``
-and the answer is ``(a + b) mod p``. Tokens ``0 .. p-1`` are the numbers and token ``p`` is ``'='``,
-so the vocabulary has ``p + 1`` entries. A network sees a seeded fraction of the ``p^2`` pairs (30% in
-Nanda et al. 2023, "Progress measures for grokking via mechanistic interpretability", with
-``p = 113``) and is tested on the rest; with strong weight decay it first memorizes the training pairs
-and later generalizes ("grokking", Power et al. 2022).
+Every pair ``(a, b)`` of ``Z_p x Z_p`` is one example: the prompt is the three tokens
+``[a, b, '=']`` and the answer is ``(a + b) mod p``. Tokens ``0 .. p-1`` are the numbers and token
+``p`` is ``'='``, so the vocabulary has ``p + 1`` entries. A network sees a seeded fraction of the
+``p^2`` pairs (30% in Nanda et al. 2023, "Progress measures for grokking via mechanistic
+interpretability", with ``p = 113``) and is tested on the rest; with strong weight decay it first
+memorizes the training pairs and later generalizes ("grokking", Power et al. 2022).
 
 Pairs are numbered ``i = a * p + b`` (row-major on the grid), so a table over all pairs reshapes to
 ``(p, p, ...)`` indexed ``[a, b]`` -- the layout :mod:`piami.instruments.fourier` expects.
@@ -121,7 +121,8 @@ class ModularAddition:
     def sample(
         self, n_seqs: int, seq_len: int = 4, *, rng: np.random.Generator
     ) -> Int[np.ndarray, "n_seqs seq_len"]:
-        """Random sequences ``[a, b, '=', (a+b) mod p]`` with uniform ``a, b`` (the process contract).
+        """Random sequences ``[a, b, '=', (a+b) mod p]`` with uniform ``a, b``
+        (the process contract).
 
         Args:
             n_seqs: number of sequences.
@@ -133,7 +134,8 @@ class ModularAddition:
             raise PiamiValueError(f"n_seqs must be an integer >= 1, got {n_seqs!r}")
         if seq_len != 4:
             raise PiamiValueError(
-                f"modular addition sequences are [a, b, '=', answer]: seq_len must be 4, got {seq_len!r}"
+                "modular addition sequences are [a, b, '=', answer]: seq_len must be 4, got "
+                f"{seq_len!r}"
             )
         ab = rng.integers(0, self.p, size=(int(n_seqs), 2))
         eq = np.full((int(n_seqs), 1), self.p)

@@ -95,8 +95,8 @@ class PCFG:
             unknown = implied - set(terminals)
             if unknown:
                 raise PiamiValueError(
-                    f"PCFG: right-hand symbols {sorted(map(str, unknown))} are neither a terminal nor "
-                    "the lhs of a rule; add rules for them or list them in terminals"
+                    f"PCFG: right-hand symbols {sorted(map(str, unknown))} are neither a terminal "
+                    "nor the lhs of a rule; add rules for them or list them in terminals"
                 )
             self.terminals: list[Hashable] = terminals
         else:

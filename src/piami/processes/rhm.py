@@ -58,7 +58,8 @@ class RandomHierarchyModel:
             symbol of level ``l`` (0 = root) to its ``m`` tuples of level ``l + 1``.
 
     Example:
-        >>> rhm = RandomHierarchyModel(v=8, n_classes=4, m=2, s=2, L=3, rng=np.random.default_rng(0))
+        >>> rhm = RandomHierarchyModel(v=8, n_classes=4, m=2, s=2, L=3,
+        ...                            rng=np.random.default_rng(0))
         >>> rhm.sample(5, rng=np.random.default_rng(1)).shape
         (5, 8)
         >>> round(rhm.beta, 3)
@@ -81,8 +82,8 @@ class RandomHierarchyModel:
         n_tuples = self.v**self.s
         if self.m > self.v ** (self.s - 1):
             raise PiamiValueError(
-                f"RandomHierarchyModel needs m <= v**(s-1) = {self.v ** (self.s - 1)} so that rules "
-                f"are unambiguous, got m={self.m}; lower m or raise v"
+                f"RandomHierarchyModel needs m <= v**(s-1) = {self.v ** (self.s - 1)} so that "
+                f"rules are unambiguous, got m={self.m}; lower m or raise v"
             )
         if self.n_classes * self.m > n_tuples:
             raise PiamiValueError(
@@ -138,7 +139,8 @@ class RandomHierarchyModel:
     def sample_labeled(
         self, n_seqs: int, *, rng: np.random.Generator
     ) -> tuple[Int[np.ndarray, "n_seqs seq_len"], Int[np.ndarray, " n_seqs"]]:
-        """Draw ``n_seqs`` data: leaves ``(n_seqs, s**L)`` in ``[0, v)`` and classes ``(n_seqs,)``."""
+        """Draw ``n_seqs`` data: leaves ``(n_seqs, s**L)`` in ``[0, v)`` and
+        classes ``(n_seqs,)``."""
         n_seqs = _check_int("n_seqs", n_seqs, 1)
         self._check_rng(rng)
         classes = rng.integers(0, self.n_classes, size=n_seqs)
@@ -187,7 +189,8 @@ class RandomHierarchyModel:
         return out
 
     def _digits(self, pos: int) -> list[int]:
-        """Path from the root to leaf ``pos``: ``L`` digits in base ``s``, most significant first."""
+        """Path from the root to leaf ``pos``: ``L`` digits in base ``s``, most
+        significant first."""
         if isinstance(pos, bool) or not isinstance(pos, (int, np.integer)):
             raise PiamiTypeError(f"leaf position must be an int, got {pos!r}")
         if not 0 <= pos < self.seq_len:

@@ -1,9 +1,9 @@
 """Process spec strings: ``"mess3(x=0.05, a=0.85)"`` names a process wherever one is expected.
 
 Grammar: ``NAME`` or ``NAME(ARG, ..., KEY=VALUE, ...)`` with literal values (numbers, nested lists
-for ``T``). It is parsed with :mod:`ast` (never evaluated). ``random_hmm`` takes ``seed`` in place of
-``rng``; ``hmm(T=[...])`` and ``ghmm(T=[...])`` build a process from an explicit tensor, which is the
-spec of any process not in the catalog.
+for ``T``). It is parsed with :mod:`ast` (never evaluated). ``random_hmm`` takes ``seed`` in place
+of ``rng``; ``hmm(T=[...])`` and ``ghmm(T=[...])`` build a process from an explicit tensor, which is
+the spec of any process not in the catalog.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def from_spec(spec: Any) -> GeneralizedHiddenMarkovModel:
         return spec
     if not isinstance(spec, str):
         raise PiamiTypeError(
-            f"a process spec must be a string like 'mess3(x=0.05, a=0.85)'; got {type(spec).__name__}"
+            "a process spec must be a string like 'mess3(x=0.05, a=0.85)'; got "
+            f"{type(spec).__name__}"
         )
     text = spec.strip()
     if not text or len(text) > 1_000_000:

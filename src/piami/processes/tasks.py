@@ -95,7 +95,8 @@ class LinearTeacher:
         s = np.asarray(singular_values, dtype=np.float64)
         if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise PiamiValueError(
-                f"singular_values must be a non-empty list of positive numbers, got {singular_values!r}"
+                "singular_values must be a non-empty list of positive numbers, got "
+                f"{singular_values!r}"
             )
         d_in = _check_count("d_in", d_in)
         d_out = _check_count("d_out", d_out)

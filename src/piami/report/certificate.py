@@ -115,7 +115,8 @@ def render_certificate(cert: Any) -> str:
                 links.append(f"<span class='badge bad' title='{why}'>seed {seed}: raised</span>")
             else:
                 links.append(
-                    f"<a class='badge {_VERDICT[v]}' href='{html.escape(href)}'>seed {seed}: {v}</a>"
+                    f"<a class='badge {_VERDICT[v]}' href='{html.escape(href)}'>"
+                    f"seed {seed}: {v}</a>"
                 )
         parts.append(
             f"<tr><td><b>{html.escape(name)}</b></td><td>{' '.join(links)}</td>"
@@ -134,16 +135,21 @@ def render_certificate(cert: Any) -> str:
             if seed not in r.passed:
                 continue
             cls, sym = _MARK[r.passed[seed]]
-            title = f"seed {seed}: measured {_fmt(r.measured.get(seed))}, predicted {_fmt(r.predicted.get(seed))}"
+            title = (
+                f"seed {seed}: measured {_fmt(r.measured.get(seed))}, "
+                f"predicted {_fmt(r.predicted.get(seed))}"
+            )
             if r.notes.get(seed):
                 title += f"; not identified: {r.notes[seed]}"
             href = cert.reports.get(r.experiment, {}).get(seed, "")
             marks.append(
-                f"<a class='{cls}' href='{html.escape(href)}' title='{html.escape(title)}'>{sym}</a>"
+                f"<a class='{cls}' href='{html.escape(href)}' "
+                f"title='{html.escape(title)}'>{sym}</a>"
             )
         parts.append(
             f"<tr class='k-{r.kind}'><td>{html.escape(r.experiment)}</td><td>{r.kind}</td>"
-            f"<td>{html.escape(r.name)}</td><td>{_rate(r)}</td><td class='num'>{html.escape(_error(r))}</td>"
+            f"<td>{html.escape(r.name)}</td><td>{_rate(r)}</td>"
+            f"<td class='num'>{html.escape(_error(r))}</td>"
             f"<td>{' '.join(marks)}</td><td>{html.escape(r.tolerance)}</td>"
             f"<td>{html.escape(r.tolerance_source)}</td><td>{html.escape(r.reference)}</td></tr>"
         )

@@ -118,7 +118,8 @@ def render_html(result: Result) -> str:
     )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>piami · {html.escape(result.experiment)}</title><style>{_CSS}</style></head><body>",
+        f"<title>piami · {html.escape(result.experiment)}</title>"
+        f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(result.experiment)}</h1>",
         f"<p class='sub'>piami {html.escape(result.piami_version)} · code {code} · seed "
         f"{result.seed} · variant {variant} · {result.runtime_s:.1f} s</p>",
@@ -149,7 +150,8 @@ def render_html(result: Result) -> str:
         b64 = base64.b64encode(fig.png).decode("ascii")
         parts.append(
             f"<figure><img alt='{html.escape(fig.name)}' src='data:image/png;base64,{b64}'>"
-            f"<figcaption><b>{html.escape(fig.name)}</b>. {html.escape(fig.caption)}</figcaption></figure>"
+            f"<figcaption><b>{html.escape(fig.name)}</b>. {html.escape(fig.caption)}"
+            "</figcaption></figure>"
         )
     for title, table in (("Metrics", result.metrics), ("Timing (wall clock)", result.timing)):
         if table:

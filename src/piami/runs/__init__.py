@@ -3,9 +3,10 @@
 A **run** is one registered experiment executed with one full config. Its folder in a **store** is
 named by a hash of the experiment name, the config (seed included) and the fingerprint of the code
 that runs it (:func:`piami.lab.code_fingerprint`), so the same run always lands in the same place,
-and a run of edited code never reuses an older result: a run whose ``result.json`` exists is never redone, a sweep
-killed at any moment is resumed by running it again, and two sweeps that share runs share their
-results. Files are written to a temporary name and renamed; ``result.json`` marks a finished run.
+and a run of edited code never reuses an older result: a run whose ``result.json`` exists is never
+redone, a sweep killed at any moment is resumed by running it again, and two sweeps that share runs
+share their results. Files are written to a temporary name and renamed; ``result.json`` marks a
+finished run.
 
 A **sweep** is the Cartesian product of a grid of config values, times seeds, run on an executor:
 

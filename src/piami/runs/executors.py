@@ -239,8 +239,8 @@ class LocalPoolExecutor:
                         fut,
                         died_outcome(
                             exc,
-                            "a pool worker died while running this run (killed, out of memory, or a "
-                            "script that calls sweep() lacks `if __name__ == '__main__':`)",
+                            "a pool worker died while running this run (killed, out of memory, or "
+                            "a script that calls sweep() lacks `if __name__ == '__main__':`)",
                         ),
                     )
                 )

@@ -201,8 +201,8 @@ class SweepResult:
     def summary(self) -> str:
         return (
             f"{len(self.runs)} runs: {self.n_finished} ran, {self.n_cached} already done, "
-            f"{self.n_failed} failed ({self.backend}, {self.workers} workers, {self.wall_s:.1f} s); "
-            f"store: {self.out}"
+            f"{self.n_failed} failed ({self.backend}, {self.workers} workers, "
+            f"{self.wall_s:.1f} s); store: {self.out}"
         )
 
 

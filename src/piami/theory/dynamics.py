@@ -1,11 +1,12 @@
 """Exact learning dynamics of simple networks: deep linear nets (Saxe) and two-layer DMFT.
 
 **Deep linear networks** (Saxe, McClelland & Ganguli 2014, "Exact solutions to the nonlinear
-dynamics of learning in deep linear neural networks"). A network ``y_hat = W_D ... W_1 x`` trained by
-gradient flow on ``L = 1/2 E ||y - y_hat||^2`` with whitened inputs (``E x x^T = I``) sees the data
-only through the input-output correlation ``Sigma_yx = U S V^T``. From a balanced initialization
-aligned with the singular vectors, each mode strength ``u_a = U[:, a]^T W_D...W_1 V[:, a]`` evolves
-alone. With per-layer strength ``c`` (so ``u = c^D``), ``tau dc/dt = c^(D-1) (s - c^D)``, i.e.
+dynamics of learning in deep linear neural networks"). A network ``y_hat = W_D ... W_1 x`` trained
+by gradient flow on ``L = 1/2 E ||y - y_hat||^2`` with whitened inputs (``E x x^T = I``) sees the
+data only through the input-output correlation ``Sigma_yx = U S V^T``. From a balanced
+initialization aligned with the singular vectors, each mode strength
+``u_a = U[:, a]^T W_D...W_1 V[:, a]`` evolves alone. With per-layer strength ``c`` (so ``u = c^D``),
+``tau dc/dt = c^(D-1) (s - c^D)``, i.e.
 
     tau du/dt = D u^(2 - 2/D) (s - u).                                   (Saxe et al. eq. 6-7)
 
@@ -13,9 +14,9 @@ For two layers this is the logistic equation, solved in closed form:
 ``u(t) = s e^(2st/tau) / (e^(2st/tau) - 1 + s/u0)``, half-way time
 ``t_half = (tau / 2s) ln(s/u0 - 1)``. For depth ``D > 2`` the time to reach ``u`` is the quadrature
 ``t(u) = (tau/D) int_{u0}^{u} dv / (v^(2-2/D) (s - v))``; the plateau before escape grows as
-``u0^(-(D-2)/D)``. Strong modes are learned first, with plateaus between them (incremental learning).
-Gradient descent with step ``lambda`` follows gradient flow with ``t = steps * lambda`` and
-``tau = 1``.
+``u0^(-(D-2)/D)``. Strong modes are learned first, with plateaus between them (incremental
+learning). Gradient descent with step ``lambda`` follows gradient flow with ``t = steps * lambda``
+and ``tau = 1``.
 
 **Two-layer linear network in the mean-field parameterization** (Bordelon & Pehlevan 2022,
 "Self-consistent dynamical field theory of kernel evolution in wide neural networks", sec. 5).
@@ -26,9 +27,9 @@ law ``K^2 - 4 gamma0^2 f^2 = K0^2 = 4`` gives
 
     df/dt = 2 sqrt(1 + gamma0^2 f^2) (y - f).
 
-``gamma0 -> 0`` is the lazy (kernel) limit, exponential approach; large ``gamma0`` is the rich regime,
-where the kernel grows with the function and the curve turns sigmoidal. The time to reach ``f`` from
-0 is the closed-form integral implemented in :func:`dmft_linear_time_to`.
+``gamma0 -> 0`` is the lazy (kernel) limit, exponential approach; large ``gamma0`` is the rich
+regime, where the kernel grows with the function and the curve turns sigmoidal. The time to reach
+``f`` from 0 is the closed-form integral implemented in :func:`dmft_linear_time_to`.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def saxe_mode_trajectory(
 
 
 def saxe_half_time(s: float, u0: float, *, tau: float = 1.0) -> float:
-    """Time for a two-layer mode to reach ``s/2``: ``t_half = (tau / 2s) ln(s/u0 - 1)`` (Saxe eq. 8)."""
+    """Time for a two-layer mode to reach ``s/2``:
+    ``t_half = (tau / 2s) ln(s/u0 - 1)`` (Saxe eq. 8)."""
     s, u0 = _check_mode(s, u0)
     tau = _positive("tau", tau)
     return tau / (2.0 * s) * math.log(s / u0 - 1.0)
@@ -219,7 +221,8 @@ def deep_linear_loss(
     *,
     tau: float = 1.0,
 ) -> np.ndarray:
-    """Loss ``1/2 sum_a (s_a - u_a(t))^2`` of a noiseless teacher on whitened inputs (Saxe et al.)."""
+    """Loss ``1/2 sum_a (s_a - u_a(t))^2`` of a noiseless teacher on whitened
+    inputs (Saxe et al.)."""
     s_arr = np.asarray(singular_values, dtype=np.float64)
     t_arr = np.asarray(t, dtype=np.float64)
     loss = np.zeros(t_arr.shape)

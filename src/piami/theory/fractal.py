@@ -3,12 +3,12 @@
 The mixed states (beliefs) of a non-unifilar hidden Markov process are the points reached by the
 belief-update maps ``f_x(eta) = eta T[x] / (eta T[x] 1)``, chosen with probability
 ``Pr(x | eta) = eta T[x] 1``: an iterated function system with place-dependent probabilities on the
-simplex (Blackwell 1957; Jurgens & Crutchfield 2021). Its attractor is often a fractal (Mess3 draws a
-Sierpinski-like gasket), so "how many dimensions does a network need for its beliefs" has a
+simplex (Blackwell 1957; Jurgens & Crutchfield 2021). Its attractor is often a fractal (Mess3 draws
+a Sierpinski-like gasket), so "how many dimensions does a network need for its beliefs" has a
 non-integer answer. Three dimensions of that set are computed here:
 
-* **box-counting dimension**: the slope of ``log N(eps)`` against ``log(1/eps)``, with ``N(eps)`` the
-  number of grid boxes of side ``eps`` that hold a point;
+* **box-counting dimension**: the slope of ``log N(eps)`` against ``log(1/eps)``, with ``N(eps)``
+  the number of grid boxes of side ``eps`` that hold a point;
 * **correlation dimension** (Grassberger & Procaccia 1983): the slope of ``log C(r)`` against
   ``log r``, with ``C(r)`` the fraction of point pairs closer than ``r``;
 * **information (Lyapunov) dimension** of the invariant measure, from the Lyapunov exponents
@@ -71,7 +71,8 @@ def _points(X: object, name: str = "points", min_points: int = 2) -> np.ndarray:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] < min_points or arr.shape[1] < 1:
         raise PiamiShapeError(
-            f"{name} must have shape (n_points, n_dims) with n_points >= {min_points}, got {arr.shape}"
+            f"{name} must have shape (n_points, n_dims) with n_points >= {min_points}, got "
+            f"{arr.shape}"
         )
     if not np.all(np.isfinite(arr)):
         raise PiamiValueError(f"{name} contains NaN or infinite values")
@@ -92,7 +93,9 @@ def _slope_fit(x: np.ndarray, y: np.ndarray, level: float, method: str, n: int, 
         high=float(fit.slope + t * fit.stderr),
         method=method,
         n_points=n,
-        interval=f"{level:.0%} t-interval of the slope of {what} (scales are correlated: optimistic)",
+        interval=(
+            f"{level:.0%} t-interval of the slope of {what} (scales are correlated: optimistic)"
+        ),
         x=tuple(float(v) for v in x),
         y=tuple(float(v) for v in y),
     )
@@ -130,8 +133,8 @@ def box_counting_dimension(
     Args:
         points: ``(n_points, n_dims)``.
         scales: box sides to use; ``None`` chooses ``n_scales`` geometric sides from half the extent
-            down, keeping those where ``min_boxes <= N(eps) <= max_fill * n_points`` (beyond that the
-            finite sample, not the set, sets the count).
+            down, keeping those where ``min_boxes <= N(eps) <= max_fill * n_points`` (beyond that
+            the finite sample, not the set, sets the count).
         level: confidence level of the slope interval.
     """
     X = _points(points)
@@ -145,8 +148,8 @@ def box_counting_dimension(
         keep = (counts >= min_boxes) & (counts <= max_fill * n)
         if keep.sum() < 3:
             raise PiamiValueError(
-                f"box counting: too few points ({n}) for a scale range with {min_boxes} <= N(eps) <= "
-                f"{max_fill} * n; use more points or lower min_boxes"
+                f"box counting: too few points ({n}) for a scale range with {min_boxes} <= N(eps) "
+                f"<= {max_fill} * n; use more points or lower min_boxes"
             )
         idx = np.flatnonzero(keep)
         idx = idx[np.unique(np.linspace(0, idx.size - 1, n_scales).round().astype(int))]
@@ -215,7 +218,8 @@ def simplex_basis(n_states: int) -> np.ndarray:
 
 
 def simplex_coordinates(beliefs: object) -> np.ndarray:
-    """Map beliefs ``(..., n_states)`` to orthonormal coordinates ``(..., n_states - 1)`` in their plane.
+    """Map beliefs ``(..., n_states)`` to orthonormal coordinates
+    ``(..., n_states - 1)`` in their plane.
 
     Euclidean distances between beliefs are kept, so dimensions can be measured in the coordinates.
     """

@@ -1,11 +1,12 @@
 """Information measures of a stationary hidden Markov process (computational mechanics).
 
-For a stationary process ``... X_{-1} X_0 X_1 ...`` (Crutchfield & Feldman 2003, "Regularities unseen,
-randomness observed", Chaos 13, 25):
+For a stationary process ``... X_{-1} X_0 X_1 ...`` (Crutchfield & Feldman 2003, "Regularities
+unseen, randomness observed", Chaos 13, 25):
 
 - block entropy ``H(L) = H[X_0 .. X_{L-1}]`` (eq. 5), with ``H(0) = 0``;
-- myopic entropy ``h(L) = H(L) - H(L-1) = H[X_{L-1} | X_0 .. X_{L-2}]`` (eq. 20): the smallest expected
-  cross-entropy a predictor can reach at 0-based position ``L - 1``, i.e. the optimal loss there;
+- myopic entropy ``h(L) = H(L) - H(L-1) = H[X_{L-1} | X_0 .. X_{L-2}]`` (eq. 20): the smallest
+  expected cross-entropy a predictor can reach at 0-based position ``L - 1``, i.e.
+  the optimal loss there;
 - entropy rate ``h = lim h(L)`` (eq. 21);
 - excess entropy ``E = sum_{L >= 1} (h(L) - h)`` (eq. 33), the information the past shares with the
   future;
@@ -15,10 +16,10 @@ randomness observed", Chaos 13, 25):
 
 For a unifilar presentation (each state and symbol determine the next state) ``h = H[X | S]``. For a
 non-unifilar one the same formula is wrong (for Mess3(0.05, 0.85) it gives 1.329 bits instead of
-1.1447); the entropy rate is then the Blackwell average of the next-symbol entropy over the stationary
-distribution of beliefs, estimated here by a time average along long belief trajectories (Jurgens &
-Crutchfield 2021, "Shannon entropy rate of hidden Markov processes", J. Stat. Phys. 183, eq. 6), with
-the bounds ``H[X | S] <= h <= H[X, S' | S]``.
+1.1447); the entropy rate is then the Blackwell average of the next-symbol entropy over the
+stationary distribution of beliefs, estimated here by a time average along long belief trajectories
+(Jurgens & Crutchfield 2021, "Shannon entropy rate of hidden Markov processes", J. Stat. Phys. 183,
+eq. 6), with the bounds ``H[X | S] <= h <= H[X, S' | S]``.
 
 Everything is in nats; :func:`to_bits` converts for display.
 """
@@ -63,8 +64,9 @@ def conditional_entropy_bounds(
 ) -> tuple[float, float]:
     """``(H[X | S], H[X, S' | S])`` in nats for an HMM: the bounds on its entropy rate.
 
-    ``H[X | S] <= h`` because knowing the state can only help; ``h <= H[X, S' | S]`` because the symbols
-    are a function of the Markov chain of edges (Cover & Thomas, Theorem 4.5.1 for the lower side).
+    ``H[X | S] <= h`` because knowing the state can only help; ``h <= H[X, S' | S]`` because the
+    symbols are a function of the Markov chain of edges (Cover & Thomas, Theorem 4.5.1
+    for the lower side).
     """
     sym = T.sum(axis=2)  # (n_symbols, n_states): Pr(x | i)
     lower = float(pi @ entropy(sym.T, axis=1))
@@ -83,9 +85,9 @@ def block_entropies(
 ) -> Float[np.ndarray, " L+1"]:
     """Block entropies ``H(0), H(1), .., H(L)`` in nats, by breadth-first mixed-state expansion.
 
-    ``H(L) = sum_{t < L} E[H(X_t | eta_t)]`` (chain rule; the belief ``eta_t`` carries everything the
-    prefix says about ``X_t``). Exact while each layer holds at most ``max_beliefs`` distinct beliefs;
-    beyond that see :func:`piami.theory.mixed_state.belief_layers`.
+    ``H(L) = sum_{t < L} E[H(X_t | eta_t)]`` (chain rule; the belief ``eta_t`` carries everything
+    the prefix says about ``X_t``). Exact while each layer holds at most ``max_beliefs`` distinct
+    beliefs; beyond that see :func:`piami.theory.mixed_state.belief_layers`.
     """
     if L < 0:
         raise PiamiValueError(f"block length L must be >= 0; got {L}")
@@ -105,7 +107,8 @@ def myopic_entropies(
     max_beliefs: int = 20_000,
     progress: bool = False,
 ) -> Float[np.ndarray, " L"]:
-    """``h(1), .., h(L)`` in nats: entry ``t`` is the optimal expected loss at 0-based position ``t``."""
+    """``h(1), .., h(L)`` in nats: entry ``t`` is the optimal expected loss at
+    0-based position ``t``."""
     if L < 1:
         raise PiamiValueError(f"need L >= 1 positions; got {L}")
     layers = belief_layers(
@@ -126,8 +129,8 @@ class EntropyRate:
         method: ``"unifilar"`` (exact, ``H[X | S]``) or ``"blackwell"`` (time average).
         n_samples: number of belief states averaged (0 when exact).
         myopic_bound: ``min_L h(L)`` over the mixed-state layers up to ``L = 256``: an independent
-            upper bound on ``h`` (``h(L)`` decreases to ``h``), tight for processes that forget their
-            start geometrically; NaN when not computed.
+            upper bound on ``h`` (``h(L)`` decreases to ``h``), tight for processes that forget
+            their start geometrically; NaN when not computed.
     """
 
     value: float
@@ -151,14 +154,15 @@ def entropy_rate_blackwell(
 ) -> tuple[float, float]:
     """Entropy rate as the time average of ``H[Pr(X | eta_t)]`` along sampled belief trajectories.
 
-    Jurgens & Crutchfield (2021), eq. 6: ``h = int H[Pr(X | eta)] dmu(eta)`` with ``mu`` the Blackwell
-    (stationary) measure of the belief chain; by ergodicity the time average converges to it.
-    ``n_chains`` independent trajectories run in parallel from ``root``; the first ``burn_in`` steps
-    are dropped.
+    Jurgens & Crutchfield (2021), eq. 6: ``h = int H[Pr(X | eta)] dmu(eta)`` with ``mu`` the
+    Blackwell (stationary) measure of the belief chain; by ergodicity the time average converges to
+    it. ``n_chains`` independent trajectories run in parallel from ``root``; the first ``burn_in``
+    steps are dropped.
 
     Returns:
         ``(estimate, stderr)`` in nats; ``stderr`` is the standard deviation of the chain means over
-        ``sqrt(n_chains)`` (chains are independent, so this accounts for autocorrelation within them).
+        ``sqrt(n_chains)`` (chains are independent, so this accounts for
+        autocorrelation within them).
     """
     if n_chains < 2 or n_steps < 1 or burn_in < 0:
         raise PiamiValueError(
@@ -247,8 +251,8 @@ def excess_entropy(
     beliefs, which biases each ``h(L)`` up by a second-order amount (see ``belief_layers``).
 
     Raises:
-        DivergentQuantityError: ``h(L)`` has not converged by ``max_depth`` (E may be infinite, as for
-            processes with long-range order).
+        DivergentQuantityError: ``h(L)`` has not converged by ``max_depth`` (E may be infinite, as
+            for processes with long-range order).
     """
     depth = 64
     while True:
@@ -309,8 +313,8 @@ def statistical_complexity(
 
     Raises:
         DivergentQuantityError: the mixed-state presentation does not close within ``max_states``
-            states: the process has (at least that many, generically infinitely many) causal states and
-            ``C_mu`` diverges. This is the case of Mess3.
+            states: the process has (at least that many, generically infinitely many) causal states
+            and ``C_mu`` diverges. This is the case of Mess3.
     """
     if right is None and is_unifilar(T):
         nz = T != 0
@@ -326,8 +330,9 @@ def statistical_complexity(
         raise DivergentQuantityError(
             f"the statistical complexity of {name} diverges: its mixed-state presentation did not "
             f"close within {max_states} mixed states (a non-unifilar process such as Mess3 has "
-            "infinitely many causal states, so C_mu = +inf). Use the entropy rate, excess entropy or "
-            "finite-depth mixed-state presentation instead, or raise max_states if you know it is finite."
+            "infinitely many causal states, so C_mu = +inf). Use the entropy rate, excess entropy "
+            "or finite-depth mixed-state presentation instead, "
+            "or raise max_states if you know it is finite."
         )
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
@@ -344,7 +349,8 @@ def statistical_complexity(
     closed = np.flatnonzero(leaves)
     if closed.size != 1:
         raise PiamiValueError(
-            f"{name} has {closed.size} closed classes of mixed states; C_mu needs an ergodic process"
+            f"{name} has {closed.size} closed classes of mixed states; "
+            "C_mu needs an ergodic process"
         )
     rec = np.flatnonzero(comp == closed[0])
     pos = -np.ones(K, dtype=np.int64)

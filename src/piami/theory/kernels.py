@@ -4,7 +4,7 @@ A network in the NTK parameterization, with ``L`` hidden layers of width ``n`` a
 biases drawn i.i.d. ``N(0, 1)``::
 
     h^1(x) = sigma_w / sqrt(d) W^1 x + sigma_b b^1
-    h^(l+1)(x) = sigma_w / sqrt(n) W^(l+1) phi(h^l(x)) + sigma_b b^(l+1)     (l = 1..L; h^(L+1) scalar)
+    h^(l+1)(x) = sigma_w / sqrt(n) W^(l+1) phi(h^l(x)) + sigma_b b^(l+1)  (l = 1..L; h^(L+1) scalar)
 
 becomes, as ``n -> infinity``, a Gaussian process with covariance ``K^(L+1)`` (the NNGP; Neal 1996,
 Lee et al. 2018), and its gradient-descent dynamics become linear with the neural tangent kernel
@@ -17,7 +17,8 @@ Lee et al. 2018), and its gradient-descent dynamics become linear with the neura
 with ``(u, v) ~ N(0, [[K(x,x), K(x,x')], [K(x,x'), K(x',x')]])`` from layer ``l``. Two activations
 have closed forms (Cho & Saul 2009 arc-cosine kernels; Williams 1997):
 
-- ReLU, with ``cos t = K12 / sqrt(K11 K22)``: ``E[phi phi] = sqrt(K11 K22)/(2 pi) (sin t + (pi - t) cos t)``,
+- ReLU, with ``cos t = K12 / sqrt(K11 K22)``:
+  ``E[phi phi] = sqrt(K11 K22)/(2 pi) (sin t + (pi - t) cos t)``,
   ``E[phi' phi'] = (pi - t) / (2 pi)``.
 - erf: ``E[phi phi] = (2/pi) arcsin(2 K12 / sqrt((1 + 2 K11)(1 + 2 K22)))``,
   ``E[phi' phi'] = (4/pi) / sqrt((1 + 2 K11)(1 + 2 K22) - 4 K12^2)``.
@@ -48,7 +49,8 @@ def _cov_parts(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def dual_activation(
     k: Float[np.ndarray, "batch batch"], activation: str
 ) -> tuple[Float[np.ndarray, "batch batch"], Float[np.ndarray, "batch batch"]]:
-    """``E[phi(u) phi(v)]`` and ``E[phi'(u) phi'(v)]`` for ``(u, v)`` Gaussian with covariance ``k``.
+    """``E[phi(u) phi(v)]`` and ``E[phi'(u) phi'(v)]`` for ``(u, v)`` Gaussian
+    with covariance ``k``.
 
     Args:
         k: a covariance (Gram) matrix over the inputs, symmetric positive semi-definite with a

@@ -2,13 +2,13 @@
 
 In singular learning theory (Watanabe 2009) the Bayes free energy of ``n`` samples grows as
 ``F_n = n L_n(w0) + lambda log n - (m - 1) log log n + O_p(1)``. The real log canonical threshold
-``lambda`` and its multiplicity ``m`` are read off the largest pole ``-lambda`` (of order ``m``) of the
-zeta function ``zeta(z) = int K(w)^z phi(w) dw``, where ``K`` is the KL divergence from the truth
-and ``phi`` the prior (positive at the true parameter). ``lambda`` replaces the regular ``d/2``:
-it measures the effective number of parameters, halved. The local learning coefficient (LLC) is
-the same quantity restricted to a neighbourhood of one minimum; it equals the global RLCT when that
-minimum is a generic point of the most singular part of the set of true parameters (for deep linear
-networks: a minimal-rank factorization, every layer of rank ``r``).
+``lambda`` and its multiplicity ``m`` are read off the largest pole ``-lambda`` (of order ``m``) of
+the zeta function ``zeta(z) = int K(w)^z phi(w) dw``, where ``K`` is the KL divergence from the
+truth and ``phi`` the prior (positive at the true parameter). ``lambda`` replaces the regular
+``d/2``: it measures the effective number of parameters, halved. The local learning coefficient
+(LLC) is the same quantity restricted to a neighbourhood of one minimum; it equals the global RLCT
+when that minimum is a generic point of the most singular part of the set of true parameters (for
+deep linear networks: a minimal-rank factorization, every layer of rank ``r``).
 
 This module gives ``(lambda, m)`` in closed form for four families:
 
@@ -104,7 +104,8 @@ def normal_crossing_rlct(
         hs = [_as_int(h, f"prior_exponents[{i}]", minimum=0) for i, h in enumerate(prior_exponents)]
         if len(hs) != len(ks):
             raise PiamiValueError(
-                f"prior_exponents has {len(hs)} entries but exponents has {len(ks)}; give one per coordinate"
+                f"prior_exponents has {len(hs)} entries but exponents has {len(ks)}; "
+                "give one per coordinate"
             )
     ratios = [Fraction(h + 1, 2 * k) for k, h in zip(ks, hs, strict=True) if k > 0]
     if not ratios:
@@ -120,7 +121,8 @@ def reduced_rank_rlct(n_in: int, n_hidden: int, n_out: int, rank: int) -> tuple[
     """RLCT of two-layer reduced-rank regression ``y = B A x`` (Aoyagi & Watanabe 2005).
 
     ``A`` is ``n_hidden x n_in``, ``B`` is ``n_out x n_hidden``, the true map ``B0 A0`` has rank
-    ``r``. With ``M = n_in``, ``H = n_hidden``, ``N = n_out`` (Aoyagi & Watanabe 2005, Main Theorem):
+    ``r``. With ``M = n_in``, ``H = n_hidden``, ``N = n_out`` (Aoyagi & Watanabe
+    2005, Main Theorem):
 
     1. ``N + r <= M + H``, ``M + r <= N + H`` and ``H + r <= M + N``:
        ``lambda = [2(H + r)(M + N) - (M - N)^2 - (H + r)^2] / 8`` with ``m = 1`` when
@@ -245,8 +247,8 @@ def normal_crossing_expectation(ks: Sequence[int], n_beta: float, gamma: float) 
     """``E[n beta K]`` under ``exp(-n beta K - gamma |w|^2 / 2)``, by quadrature.
 
     For ``K = prod_i w_i^(2 k_i)`` this is what the localized LLC estimator converges to at finite
-    ``n beta`` (Lau et al. 2023, eq. 3, with ``L_n = K``); it tends to ``lambda`` as ``n beta`` grows,
-    slowly (like ``(n beta)^-(lambda_2 - lambda)``) when a flat direction reaches the
+    ``n beta`` (Lau et al. 2023, eq. 3, with ``L_n = K``); it tends to ``lambda`` as ``n beta``
+    grows, slowly (like ``(n beta)^-(lambda_2 - lambda)``) when a flat direction reaches the
     localization scale. Computed for one coordinate, or two with one ``k_i = 1`` (that Gaussian
     coordinate integrated exactly); ``None`` for other shapes.
 

@@ -1,32 +1,32 @@
 """High-dimensional mean-field limit of online SGD on sparse hypercube targets.
 
 A two-layer ReLU network ``f(x) = (1/N) sum_j a_j relu(w_j . x + b_j)`` in the mean-field
-parameterization is trained by online SGD (per-sample step ``eta``, times ``t = eta * samples``) on a
-target ``y(x) = sum_S c_S prod_{i in S} x_i`` that depends on the first ``k`` of ``d`` hypercube
+parameterization is trained by online SGD (per-sample step ``eta``, times ``t = eta * samples``) on
+a target ``y(x) = sum_S c_S prod_{i in S} x_i`` that depends on the first ``k`` of ``d`` hypercube
 coordinates. As ``N -> infinity`` and ``d -> infinity`` each neuron is a particle with state
 ``(a, b, w_1..w_k, rho)``: its weights on the ``k`` support coordinates and the norm ``rho`` of its
 weights on the other ``d - k``. By the central limit theorem the tail ``g = sum_{i > k} w_i x_i`` is
 Gaussian ``N(0, rho^2)``, so the network is ``F(x) = E_particles[a E_g relu(u(x) + g)]`` with
-``u = b + sum_{i <= k} w_i x_i``, and ``E_g relu(u + g) = u Phi(u/rho) + rho phi(u/rho)``. This is the
-dimension-free dynamics of Abbe, Boix-Adsera & Misiakiewicz 2022 ("The merged-staircase property",
-sec. 3), written for the Boolean hypercube with the tail kept as one number per neuron:
+``u = b + sum_{i <= k} w_i x_i``, and ``E_g relu(u + g) = u Phi(u/rho) + rho phi(u/rho)``. This is
+the dimension-free dynamics of Abbe, Boix-Adsera & Misiakiewicz 2022 ("The merged-staircase
+property", sec. 3), written for the Boolean hypercube with the tail kept as one number per neuron:
 
     da/dt   = -E_x[r h],                     h = u Phi(u/rho) + rho phi(u/rho)
     db/dt   = -a E_x[r Phi(u/rho)]
     dw_i/dt = -a E_x[r x_i Phi(u/rho)],     i <= k
     d(rho^2)/dt = -2 a rho E_x[r phi(u/rho)] + delta a^2 E_x[r^2 Phi(u/rho)]
 
-with ``r = F(x) - y(x)`` and ``E_x`` the average over the ``2^k`` support points. The last term is the
-noise of online SGD: each tail coordinate receives variance ``eta^2 (r a relu')^2`` per sample, summed
-over ``d - k`` coordinates, ``delta = eta (d - k)`` per unit time. With the noise-limited step
-``eta = lr0 / d`` it stays ``~ lr0`` as ``d -> infinity``: the limit of online SGD is this
+with ``r = F(x) - y(x)`` and ``E_x`` the average over the ``2^k`` support points. The last term is
+the noise of online SGD: each tail coordinate receives variance ``eta^2 (r a relu')^2`` per sample,
+summed over ``d - k`` coordinates, ``delta = eta (d - k)`` per unit time. With the noise-limited
+step ``eta = lr0 / d`` it stays ``~ lr0`` as ``d -> infinity``: the limit of online SGD is this
 *corrected* flow, not gradient flow (Ben Arous, Gheissari & Jagannath 2022, "High-dimensional limit
 theorems for SGD: effective dynamics and critical scaling", the population corrector). Without it
 the tails of a third of the neurons collapse to ``rho ~ 1e-9``; with it they stay above ``~ delta``.
 
 From zero overlap (``w_i = 0``, the ``d -> infinity`` initialization) a monomial whose coordinates
-all enter at once, two or more at a time (a leap >= 2), receives no gradient: the limit stays on that
-saddle for ever, at the loss ``sum c_S^2`` over the monomials not yet learned. A finite network
+all enter at once, two or more at a time (a leap >= 2), receives no gradient: the limit stays on
+that saddle for ever, at the loss ``sum c_S^2`` over the monomials not yet learned. A finite network
 leaves it only through its ``d^(-1/2)`` initial overlaps. A leap-1 step (one new coordinate) is not
 a saddle: the gradient on the new coordinate is non-zero as soon as the previous ones are learned,
 so the limit learns a leap-1 staircase without stopping at those levels.
@@ -113,7 +113,8 @@ def hypercube_points(k: int) -> np.ndarray:
 
 
 def smoothed_relu(u: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``E_g relu(u + g)``, ``E_g relu'(u + g)`` and ``d/d rho E_g relu(u + g)``, ``g ~ N(0, rho^2)``.
+    """``E_g relu(u + g)``, ``E_g relu'(u + g)`` and ``d/d rho E_g relu(u + g)``,
+    ``g ~ N(0, rho^2)``.
 
     Returns ``(u Phi(s) + rho phi(s), Phi(s), phi(s))`` with ``s = u / rho`` (broadcast shapes).
 
@@ -175,8 +176,8 @@ def _check_target(
     k = max(max(s) for s in sups) + 1
     if k > MAX_SUPPORT_DIM:
         raise PiamiValueError(
-            f"the target uses coordinates up to {k - 1}; the limit enumerates 2^k points and allows "
-            f"k <= {MAX_SUPPORT_DIM}: relabel the coordinates so the support comes first"
+            f"the target uses coordinates up to {k - 1}; the limit enumerates 2^k points and "
+            f"allows k <= {MAX_SUPPORT_DIM}: relabel the coordinates so the support comes first"
         )
     return tuple(sups), coefs, k
 

@@ -169,8 +169,9 @@ class BeliefLayers:
             exact). Where it exceeds ``tol``, nearby beliefs were merged into their probability-
             weighted mean -- the exact belief given the coarser history -- so the raw entry is an
             upper bound on the exact ``h(t + 1)`` (conditioning on less raises entropy). Since the
-            exact ``h(L)`` never increases with ``L``, the running minimum of upper bounds is again an
-            upper bound; ``next_entropy`` holds that running minimum from the first coarse depth on.
+            exact ``h(L)`` never increases with ``L``, the running minimum of upper bounds is again
+            an upper bound; ``next_entropy`` holds that running minimum from the
+            first coarse depth on.
     """
 
     next_entropy: np.ndarray
@@ -208,14 +209,14 @@ def belief_layers(
     """Expand the mixed-state tree layer by layer and record the expected next-symbol entropy.
 
     ``H(X_t | X_<t) = sum_eta Pr(eta_t = eta) H[Pr(X | eta)]``: the distribution of beliefs at each
-    depth is all that is needed, so identical beliefs are merged per layer (Crutchfield & Feldman 2003,
-    block entropies from the mixed-state tree). Finite presentations (RRXOR, golden mean) stay small
-    and exact to any depth. Infinite ones (Mess3) grow as ``n_symbols^t``; once a layer holds more than
-    ``max_beliefs`` beliefs they are merged on a grid whose spacing is doubled until they fit (see
-    :class:`BeliefLayers` for what that does to the numbers). When a layer's distribution repeats the
-    previous one exactly, every later layer is the same and the expansion stops; in the coarse regime
-    it also stops once the running minimum has not improved for ``PLATEAU`` depths (the later
-    entries then repeat it, which keeps them upper bounds).
+    depth is all that is needed, so identical beliefs are merged per layer (Crutchfield & Feldman
+    2003, block entropies from the mixed-state tree). Finite presentations (RRXOR, golden mean) stay
+    small and exact to any depth. Infinite ones (Mess3) grow as ``n_symbols^t``; once a layer holds
+    more than ``max_beliefs`` beliefs they are merged on a grid whose spacing is doubled until they
+    fit (see :class:`BeliefLayers` for what that does to the numbers). When a layer's distribution
+    repeats the previous one exactly, every later layer is the same and the expansion stops; in the
+    coarse regime it also stops once the running minimum has not improved for ``PLATEAU`` depths
+    (the later entries then repeat it, which keeps them upper bounds).
 
     Args:
         T: transition tensor.

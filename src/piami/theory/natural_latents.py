@@ -1,8 +1,8 @@
 """Natural latents: when a latent variable is pinned down by the data alone.
 
-Take observables ``X = (X_1, ..., X_n)`` and a latent ``L`` with a joint table ``P(X_1, ..., X_n, L)``.
-Wentworth & Lorell ("Natural latents: the math", 2023; "Natural latents: latent variables stable
-across ontologies", 2024) call ``L`` *natural* when two conditions hold:
+Take observables ``X = (X_1, ..., X_n)`` and a latent ``L`` with a joint table
+``P(X_1, ..., X_n, L)``. Wentworth & Lorell ("Natural latents: the math", 2023; "Natural latents:
+latent variables stable across ontologies", 2024) call ``L`` *natural* when two conditions hold:
 
 * **mediation**: the observables are independent given ``L``. Its error is the conditional total
   correlation ``eps_med = TC(X | L) = sum_j H(X_j | L) - H(X | L)``, equal to the divergence
@@ -41,7 +41,8 @@ def _table(P: object, name: str = "P", min_axes: int = 2) -> np.ndarray:
         raise PiamiTypeError(f"{name} must be a numeric probability table") from exc
     if P.ndim < min_axes:
         raise PiamiShapeError(
-            f"{name} needs at least {min_axes} axes (observables..., latent last), got shape {P.shape}"
+            f"{name} needs at least {min_axes} axes (observables..., latent last), got shape "
+            f"{P.shape}"
         )
     if not np.all(np.isfinite(P)) or np.any(P < -1e-12):
         raise PiamiValueError(f"{name} must have finite, non-negative entries")
@@ -78,7 +79,8 @@ def mediation_error(P: object) -> float:
 
 
 def redundancy_errors(P: object) -> np.ndarray:
-    """``eps_red_j = I(L; X_{-j} | X_j) = H(L | X_j) - H(L | X)`` for each observable ``j`` (nats)."""
+    """``eps_red_j = I(L; X_{-j} | X_j) = H(L | X_j) - H(L | X)`` for each
+    observable ``j`` (nats)."""
     P = _table(P)
     lat = P.ndim - 1
     obs = tuple(range(lat))
@@ -91,7 +93,8 @@ def joint_with_latent(P_X: object, channel: object) -> np.ndarray:
 
     Args:
         P_X: observables' table, shape ``(|X_1|, ..., |X_n|)``.
-        channel: ``P(L | X)`` of shape ``(|X_1|, ..., |X_n|, |L|)``, each last-axis row summing to 1.
+        channel: ``P(L | X)`` of shape ``(|X_1|, ..., |X_n|, |L|)``, each
+            last-axis row summing to 1.
     """
     P_X = _table(P_X, "P_X", min_axes=1)
     ch = np.asarray(channel, dtype=np.float64)
@@ -103,7 +106,8 @@ def joint_with_latent(P_X: object, channel: object) -> np.ndarray:
 
 
 def deterministic_channel(labels: object, n_labels: int | None = None) -> np.ndarray:
-    """One-hot channel ``P(L | X)`` of the function ``L = labels[x]`` (``labels`` shaped like P_X)."""
+    """One-hot channel ``P(L | X)`` of the function ``L = labels[x]`` (``labels``
+    shaped like P_X)."""
     lab = np.asarray(labels)
     if not np.issubdtype(lab.dtype, np.integer) or np.any(lab < 0):
         raise PiamiValueError("labels must be non-negative integers")
@@ -112,7 +116,8 @@ def deterministic_channel(labels: object, n_labels: int | None = None) -> np.nda
 
 
 def latent_given_latent_entropy(P_X: object, channel: object, channel_prime: object) -> float:
-    """``H(L' | L)`` in nats when ``L ~ P(L | X)`` and ``L' ~ P(L' | X)`` are independent given ``X``."""
+    """``H(L' | L)`` in nats when ``L ~ P(L | X)`` and ``L' ~ P(L' | X)`` are
+    independent given ``X``."""
     P_X = _table(P_X, "P_X", min_axes=1)
     joint = joint_with_latent(P_X, channel)  # validates
     ch2 = np.asarray(channel_prime, dtype=np.float64)
@@ -125,7 +130,8 @@ def latent_given_latent_entropy(P_X: object, channel: object, channel_prime: obj
 def conditional_mutual_information_given_latent(
     P_X: object, channel: object, channel_prime: object
 ) -> float:
-    """``I(L'; X | L) = H(L' | L) - H(L' | X)`` in nats, with ``L`` and ``L'`` independent given ``X``."""
+    """``I(L'; X | L) = H(L' | L) - H(L' | X)`` in nats, with ``L`` and ``L'``
+    independent given ``X``."""
     P_X = _table(P_X, "P_X", min_axes=1)
     ch2 = np.asarray(channel_prime, dtype=np.float64)
     h_l2_x = entropy(joint_with_latent(P_X, ch2)) - entropy(P_X)
@@ -172,11 +178,13 @@ class NaturalLatentSearch:
 def best_deterministic_natural_latent(
     P_X: object, *, redundancy_weight: float = 2.0, max_support: int = 10
 ) -> NaturalLatentSearch:
-    """Exhaustive search for the deterministic latent ``L = f(X)`` with the smallest naturality error.
+    """Exhaustive search for the deterministic latent ``L = f(X)`` with the
+    smallest naturality error.
 
     Every partition of the support of ``P_X`` (Bell(m) of them for ``m`` outcomes) is a candidate
     ``f``; the score is ``eps_med + redundancy_weight * max_j eps_red_j``, the right side of the
-    uniqueness bound. The constant latent scores ``TC(X)``; the identity scores ``2 max_j H(X_{-j} | X_j)``.
+    uniqueness bound. The constant latent scores ``TC(X)``; the identity scores
+    ``2 max_j H(X_{-j} | X_j)``.
 
     Args:
         P_X: observables' table ``(|X_1|, ..., |X_n|)``, ``n >= 2``.

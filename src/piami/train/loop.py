@@ -4,9 +4,10 @@ Two data regimes:
 
 - **fresh samples** (the online regime of Shai et al. 2024): ``data`` is a callable
   ``data(batch_size, rng) -> tokens`` drawing a new batch every step from a process;
-- **fixed training set**: ``data`` is a tensor of ``P`` sequences (or a tuple ``(inputs, targets)``),
-  visited in shuffled minibatches (``batch_size=None``: full batch), with a held-out set
-  ``eval_data`` and optional early stopping on the held-out loss (best weights restored).
+- **fixed training set**: ``data`` is a tensor of ``P`` sequences (or a tuple
+  ``(inputs, targets)``), visited in shuffled minibatches (``batch_size=None``: full batch), with a
+  held-out set ``eval_data`` and optional early stopping on the held-out loss
+  (best weights restored).
 
 The loss is ``loss_fn(model, batch)``; the default is the next-token cross-entropy (nats) of a
 language model on a batch of sequences ``(batch, seq_len)``: inputs ``tokens[:, :-1]``, targets
@@ -20,9 +21,9 @@ wall-time cap (``time_budget_s``, unset by default) only *stops* training at the
 out; that step is recorded (``hist.stop_reason == "time budget"``, ``hist.step[-1]``), so whoever
 reads the result knows the schedule was cut and where.
 
-Checkpoints go to ``out_dir/checkpoints/step_<8-digit step>/`` at log-spaced steps (and the last step);
-each holds the weights, the optimizer state and the sampler state, so ``train`` called again with the
-same ``out_dir`` resumes from the last one and reproduces the uninterrupted run.
+Checkpoints go to ``out_dir/checkpoints/step_<8-digit step>/`` at log-spaced steps (and the last
+step); each holds the weights, the optimizer state and the sampler state, so ``train`` called again
+with the same ``out_dir`` resumes from the last one and reproduces the uninterrupted run.
 
 Example:
     >>> import numpy as np, torch
@@ -30,7 +31,8 @@ Example:
     >>> model = Transformer(TransformerConfig(n_layers=1, d_model=16, d_head=8, d_mlp=16, n_ctx=4,
     ...                     d_vocab=2), generator=torch.Generator().manual_seed(0), device="cpu")
     >>> sample = lambda n, rng: rng.integers(0, 2, size=(n, 5))
-    >>> hist = train(model, sample, TrainConfig(n_steps=5, batch_size=8, device="cpu"), progress=False)
+    >>> hist = train(model, sample, TrainConfig(n_steps=5, batch_size=8, device="cpu"),
+    ...              progress=False)
     >>> len(hist.loss)
     5
 """
@@ -187,8 +189,8 @@ def train(
 
     Args:
         model: any ``nn.Module``; moved to ``cfg.device`` / ``cfg.dtype``.
-        data: ``data(batch_size, rng) -> tokens`` (fresh samples each step), or a fixed training set:
-            a tensor/array of sequences ``(P, seq_len)`` or a tuple ``(inputs, targets, ...)``.
+        data: ``data(batch_size, rng) -> tokens`` (fresh samples each step), or a fixed training
+            set: a tensor/array of sequences ``(P, seq_len)`` or a tuple ``(inputs, targets, ...)``.
         cfg: the optimizer, schedule, budget and checkpoint settings.
         loss_fn: ``loss_fn(model, batch) -> scalar`` (nats); default :func:`next_token_loss`.
         eval_data: held-out set in the same form as a fixed training set.
@@ -304,8 +306,8 @@ def train(
             loss = loss_fn(model, batch)
             if not torch.isfinite(loss):
                 raise DivergenceError(
-                    f"loss became {float(loss.detach())} at step {step} (lr {lr:.3g}); lower TrainConfig.lr "
-                    "or set grad_clip"
+                    f"loss became {float(loss.detach())} at step {step} (lr {lr:.3g}); lower "
+                    "TrainConfig.lr or set grad_clip"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()

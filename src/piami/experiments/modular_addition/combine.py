@@ -17,12 +17,12 @@ from piami.experiments.modular_addition.config import (
     MIN_FVE,
     MIN_TEST_ACC,
     RATE_BAR,
+    SEED_EXPERIMENT_NAME,
     SHARP_WIDTH,
     Config,
     SeedConfig,
     horizon_epochs,
 )
-from piami.experiments.modular_addition.seed import SEED_EXPERIMENT_NAME
 from piami.lab import Measurements, PlanOutcome, SubRun
 
 CONTROL_KEY = "control: shuffled labels"

@@ -21,6 +21,7 @@ SHARP_WIDTH = 0.5  # largest (t90 - t10) / t50 that counts as sharp; 1 - exp(-t/
 MIN_FVE = 0.9  # share of held-out logit variance the key frequencies must explain (the issue's bar)
 MIN_DELAY = 2.0  # t50(novel) / t50(train) at least this: generalization lags memorization
 HORIZON_LR_WD = 14.0  # grokking is over by 14 / (lr wd) epochs: Nanda et al.'s ~14k at lr wd 1e-3
+SEED_EXPERIMENT_NAME = "modular-addition-seed"  # the sub-run that trains one seed
 RATE_BAR = 0.8  # least share of seeds with each event (a priori; see the package docstring)
 
 _POSITIVE_INTS = ("p", "d_model", "n_heads", "d_mlp", "n_epochs", "eval_every", "n_snapshots")

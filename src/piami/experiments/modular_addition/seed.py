@@ -41,6 +41,7 @@ from piami.experiments.modular_addition.config import (
     MIN_DELAY,
     MIN_FVE,
     MIN_TEST_ACC,
+    SEED_EXPERIMENT_NAME,
     SHARP_WIDTH,
     SeedConfig,
     horizon_epochs,
@@ -53,7 +54,6 @@ from piami.lab import Comparison, Experiment, FigureSpec, Measurements
 from piami.models.device import limit_threads
 from piami.models.transformer import Transformer
 
-SEED_EXPERIMENT_NAME = "modular-addition-seed"
 QUICK_SEED = {"p": 31, "d_model": 32, "d_mlp": 128, "n_epochs": 100, "eval_every": 5}
 
 

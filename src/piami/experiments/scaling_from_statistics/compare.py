@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from piami.experiments.scaling_from_statistics.config import FLOOR_FACTOR, Config
 from piami.lab import Comparison
 
 if TYPE_CHECKING:
-    from piami.experiments.scaling_from_statistics.config import Config
     from piami.experiments.scaling_from_statistics.measure import ScalingMeasurements
 
 REFERENCE = "Cagnetta, Raventos, Ganguli & Wyart 2026, alpha_D = gamma/(2 beta)"
@@ -35,8 +35,6 @@ TOLERANCE = 0.25
 MIN_CONTEXT_GAIN = 0.1
 #: Relative tolerance of the beta instrument on the RHM.
 BETA_TOLERANCE = 0.1
-#: Lags count as resolved above this multiple of the noise floor (beta fit, n*, control).
-FLOOR_FACTOR = 3.0
 
 
 def compare(cfg: Config, m: ScalingMeasurements) -> list[Comparison]:

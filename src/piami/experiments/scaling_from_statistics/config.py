@@ -15,6 +15,9 @@ from piami.errors import PiamiValueError
 from piami.experiments.scaling_from_statistics.point import PointConfig
 
 #: Config fields handed to every training point.
+#: Lags count as resolved above this multiple of the noise floor (beta fit, n*, control).
+FLOOR_FACTOR = 3.0
+
 POINT_FIELDS = (
     "source",
     "tokenizer",

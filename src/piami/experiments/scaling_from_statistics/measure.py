@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from piami.errors import PiamiValueError
-from piami.experiments.scaling_from_statistics.compare import FLOOR_FACTOR
-from piami.experiments.scaling_from_statistics.config import Config
+from piami.experiments.scaling_from_statistics.config import FLOOR_FACTOR, Config
 from piami.experiments.scaling_from_statistics.statistics import (
     corpus_statistics,
     rhm_calibration,
@@ -116,8 +115,11 @@ def learning_curve(
     fit = None
     if P.size >= 4:
         fit = PowerLawFit(
-            offset=True, n_boot=cfg.n_boot, offset_bounds=(0.0, float(loss.min()))
-        ).fit(P, loss, rng=rng)
+            offset=True,
+            n_boot=cfg.n_boot,
+            offset_bounds=(0.0, float(loss.min())),
+            random_state=rng,
+        ).fit(P, loss)
         metrics["loss_fit"] = {
             "alpha": fit.alpha_,
             "alpha_ci": list(fit.ci_["alpha"]),

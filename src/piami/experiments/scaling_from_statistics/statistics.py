@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from piami.errors import PiamiValueError
-from piami.experiments.scaling_from_statistics.compare import FLOOR_FACTOR
-from piami.experiments.scaling_from_statistics.config import Config
+from piami.experiments.scaling_from_statistics.config import FLOOR_FACTOR, Config
 from piami.experiments.scaling_from_statistics.point import corpus_tokens, split_three
 
 if TYPE_CHECKING:
