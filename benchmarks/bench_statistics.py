@@ -94,8 +94,8 @@ def main() -> None:
 
     _, wall_f, cpu_f = _timed(fast, x, LAGS, N_MAX, np.random.default_rng(1))
     print(
-        f"fast (sorted int32/int64 pair keys + sparse svds + packed/hashed n-grams + NSB), full size: "
-        f"{wall_f:.1f} s wall, {cpu_f:.1f} s CPU   [bar: <= 60 s]"
+        "fast (sorted int32/int64 pair keys + sparse svds + packed/hashed n-grams + NSB), full "
+        f"size: {wall_f:.1f} s wall, {cpu_f:.1f} s CPU   [bar: <= 60 s]"
     )
 
     res_fs, wall_fs, cpu_fs = _timed(fast, sub, sub_lags, N_MAX, np.random.default_rng(1))

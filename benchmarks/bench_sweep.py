@@ -1,4 +1,5 @@
-"""Sweep executors: 8 independent CPU-bound runs, sequential vs local process pool vs Ray, 2 workers.
+"""Sweep executors: 8 independent CPU-bound runs, sequential vs local process
+pool vs Ray, 2 workers.
 
 Each run is the toy experiment of ``tests/runs`` burning ~3 s of single-threaded CPU (products
 of 96x96 float64 matrices) plus a small torch computation, so that each worker pays what a real
@@ -81,7 +82,8 @@ def _timed(label: str, work: int, **kw) -> tuple[float, float, float]:
 
 
 def _bare_parallel(work: int) -> float:
-    """Wall time of the same CPU work in WORKERS bare processes (no piami): the machine's ceiling."""
+    """Wall time of the same CPU work in WORKERS bare processes (no piami): the
+    machine's ceiling."""
     import subprocess
 
     per = N_RUNS // WORKERS
