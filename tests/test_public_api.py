@@ -45,6 +45,35 @@ def test_every_public_function_is_named_by_a_test():
     assert not missing, f"public functions no test names: {missing}"
 
 
+def test_every_public_function_and_method_is_annotated():
+    """Typed public functions: every parameter and the return carry an annotation."""
+    unannotated = []
+    for pkg in PACKAGES:
+        module = importlib.import_module(pkg)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if inspect.isfunction(obj):
+                functions = [obj]
+            elif inspect.isclass(obj):
+                functions = [
+                    f
+                    for k, f in vars(obj).items()
+                    if inspect.isfunction(f) and not k.startswith("_")
+                ]
+            else:
+                continue
+            for f in functions:
+                sig = inspect.signature(f)
+                bare = [
+                    p
+                    for p, v in sig.parameters.items()
+                    if p not in ("self", "cls") and v.annotation is inspect.Parameter.empty
+                ]
+                if bare or sig.return_annotation is inspect.Signature.empty:
+                    unannotated.append(f"{pkg}.{f.__qualname__} {bare or '(return)'}")
+    assert not unannotated, unannotated
+
+
 # -- the functions no other test named, each against an independent computation ------------------
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ _ACTS = {
 }
 
 
-def activation_fn(name: str):
+def activation_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The elementwise activation called ``name`` (relu, erf, tanh, linear)."""
     try:
         return _ACTS[name]

@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from piami.errors import PiamiTypeError, PiamiValueError
 from piami.typing import Float, Int
+
+if TYPE_CHECKING:  # imported lazily at run time to keep the modules independent
+    from piami.processes.pcfg import PCFG
 
 
 def _check_int(name: str, value: object, lo: int) -> int:
@@ -283,7 +287,7 @@ class RandomHierarchyModel:
         """
         return [self.s**k for k in range(self.L - 1)]
 
-    def to_pcfg(self):  # -> PCFG (imported lazily to keep the modules independent)
+    def to_pcfg(self) -> PCFG:
         """The same grammar as a :class:`~piami.processes.pcfg.PCFG` (uniform rule weights).
 
         Nonterminals are named ``"c{k}"`` (root) and ``"l{level}_{a}"``; terminals are the leaf
