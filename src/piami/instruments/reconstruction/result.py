@@ -1,0 +1,41 @@
+"""What every reconstruction method returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from piami.processes.ghmm import GeneralizedHiddenMarkovModel
+
+__all__ = ["Reconstruction"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reconstruction:
+    """A model reconstructed from data.
+
+    Attributes:
+        method: ``"cssr"``, ``"spectral"`` or ``"bsi"``.
+        machine: the reconstructed process: a unifilar
+            :class:`~piami.processes.hmm.HiddenMarkovModel` (CSSR, BSI) or a
+            :class:`~piami.processes.ghmm.GeneralizedHiddenMarkovModel` (spectral), over symbols
+            ``0..n_symbols-1``.
+        n_symbols: alphabet size the sequence was read with.
+        n_samples: number of symbols the model was estimated from.
+        max_length: the longest history (CSSR), word length (spectral) the method used; 0 where
+            it does not apply.
+        details: method-specific extras (the histories of each causal state, singular values of
+            the Hankel matrix, posterior model probabilities, ...), JSON-serializable.
+    """
+
+    method: str
+    machine: GeneralizedHiddenMarkovModel
+    n_symbols: int
+    n_samples: int
+    max_length: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_states(self) -> int:
+        """Number of states of the reconstructed machine."""
+        return self.machine.n_states
