@@ -45,3 +45,22 @@ def test_smoothing_keeps_rows_stochastic_and_refuses_other_alphabets():
     three = HiddenMarkovModel(np.full((3, 1, 1), 1 / 3))
     with pytest.raises(PiamiError):
         excess_log_loss(gm, three, rng=np.random.default_rng(0))
+
+
+def test_exact_kl_rate_of_a_perturbed_golden_mean_is_the_stationary_mix_of_kls():
+    from piami.instruments.reconstruction.score import kl_rate_unifilar
+
+    gm = from_spec("golden_mean")
+    T = gm.T.copy()
+    T[:, 0, :] = np.array([[0.0, 0.4], [0.6, 0.0]])  # state A emits 0 with 0.4 instead of 0.5
+    q = HiddenMarkovModel(T)
+    # only state A (stationary weight 2/3) differs: D = 2/3 KL((.5, .5) || (.4, .6))
+    expected = 2 / 3 * (0.5 * math.log(0.5 / 0.4) + 0.5 * math.log(0.5 / 0.6))
+    assert kl_rate_unifilar(gm, q) == pytest.approx(expected, rel=1e-9)
+    assert kl_rate_unifilar(gm, gm) == 0.0
+    assert kl_rate_unifilar(gm, COIN) == pytest.approx(math.log(2) - gm.entropy_rate())
+    # the sampled estimate agrees with the exact rate
+    r = excess_log_loss(gm, q, n_seqs=200, seq_len=300, rng=np.random.default_rng(3))
+    assert r.value == pytest.approx(expected, abs=4 * r.stderr)
+    # a model forbidding what the process emits in the long run loses without bound
+    assert kl_rate_unifilar(from_spec("even_process"), gm) == math.inf
