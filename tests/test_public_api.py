@@ -20,6 +20,7 @@ PACKAGES = (
     "piami.models",
     "piami.train",
     "piami.instruments",
+    "piami.instruments.reconstruction",
     "piami.lab",
     "piami.runs",
     "piami.report",

@@ -82,3 +82,13 @@ def test_block_bootstrap_keeps_blocks_contiguous_and_refuses_too_few_symbols():
         assert np.all(np.diff(d, axis=1) == 1)  # each row a contiguous stretch
     with pytest.raises(PiamiError):
         block_bootstrap(np.arange(5), n_blocks=10, n_boot=1, rng=np.random.default_rng(0))
+
+
+def test_default_max_length_keeps_k_to_the_3l_below_n():
+    from piami.instruments.reconstruction import default_max_length
+
+    for n, k in ((10_000, 2), (10**6, 3), (50, 2), (10**9, 2)):
+        L = default_max_length(n, k)
+        assert 1 <= L <= 10
+        assert L == 1 or k ** (3 * L) <= n < k ** (3 * (L + 1)) or L == 10
+    assert default_max_length(10, 1) == 1

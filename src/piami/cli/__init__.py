@@ -16,7 +16,7 @@ import warnings
 from piami.errors import PiamiError
 
 # Subcommand modules, in the order ``piami --help`` lists them. Add a module here to add a command.
-COMMANDS = ("experiments", "certify", "process", "stats", "sweep", "runs")
+COMMANDS = ("experiments", "certify", "process", "stats", "reconstruct", "sweep", "runs")
 
 
 class _Parser(argparse.ArgumentParser):

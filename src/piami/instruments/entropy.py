@@ -5,10 +5,10 @@ distribution (``S(0) = 0``, so ``H_0`` is the unigram entropy). ``H_n`` falls wi
 towards the entropy rate ``H_inf``; in text ``H_n - H_inf ~ n**(-gamma)`` (Cagnetta, Raventos,
 Ganguli and Wyart 2026). All values are in nats.
 
-k-gram entropies are estimated from the counts of distinct k-grams. The k-grams are packed exactly
-into int64 codes while ``k * ceil(log2 V) <= 62``, and by a 64-bit polynomial rolling hash beyond
-(collision probability ~ ``N**2 / 2**64``, negligible at ``N = 10**8``); counting is a sort and a
-run-length read.
+k-gram entropies are estimated from the counts of distinct k-grams, which
+:func:`piami.instruments.counting.count_spectra` delivers for all orders at once, exactly (k-gram
+groups refined by the next token; contexts seen once leave the work). Every estimator below needs
+only the count spectrum ``N_r`` (how many k-grams were seen ``r`` times).
 
 Estimators of the entropy of a distribution over ``K`` outcomes from ``N`` samples with counts
 ``n_i``:
@@ -35,43 +35,23 @@ import numpy as np
 from scipy.special import gammaln, polygamma, psi
 
 from piami.errors import PiamiValueError
-from piami.instruments.statistics import check_tokens
+from piami.instruments.counting import (
+    CountSpectrum,
+    check_tokens,
+    count_spectra,
+    count_values,
+    ngram_codes,
+)
 
-_HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier (golden ratio)
-
-
-def ngram_codes(tokens: np.ndarray, n: int, n_vocab: int) -> np.ndarray:
-    """One int64/uint64 code per n-gram of a 1-D stream or within each row of a 2-D array.
-
-    Exact packing ``sum_k x_k V**(n-1-k)`` while it fits in 62 bits, else a rolling hash.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise PiamiValueError(f"n-gram order must be an int >= 1, got {n!r}")
-    length = tokens.shape[-1]
-    if n > length:
-        raise PiamiValueError(f"n-gram order {n} exceeds the sequence length {length}")
-    bits = max(1, math.ceil(math.log2(max(n_vocab, 2))))
-    views = [tokens[..., k : length - n + 1 + k] for k in range(n)]
-    if n * bits <= 62:
-        code = views[0].astype(np.int64)
-        for w in views[1:]:
-            code = code * n_vocab + w
-        return code.ravel()
-    with np.errstate(over="ignore"):
-        code = views[0].astype(np.uint64) + np.uint64(1)
-        for w in views[1:]:
-            code = code * _HASH_MULT + (w.astype(np.uint64) + np.uint64(1))
-        code ^= code >> np.uint64(29)
-    return code.ravel()
-
-
-def count_values(codes: np.ndarray) -> np.ndarray:
-    """Counts of each distinct value (order arbitrary), by sorting."""
-    if codes.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    s = np.sort(codes)
-    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-    return np.diff(np.append(starts, s.size))
+__all__ = [
+    "EntropyProfile",
+    "conditional_entropies",
+    "count_values",
+    "entropy_miller_madow",
+    "entropy_nsb",
+    "entropy_plugin",
+    "ngram_codes",
+]
 
 
 def _check_counts(counts: object) -> np.ndarray:
@@ -88,6 +68,12 @@ def entropy_plugin(counts: object) -> float:
     c = _check_counts(counts)
     p = c / c.sum()
     return float(-(p @ np.log(p)))
+
+
+def _plugin_from_spectrum(spec: CountSpectrum) -> float:
+    """Plug-in entropy from the count spectrum: ``-sum_r N_r (r/N) ln(r/N)``."""
+    p = spec.r.astype(np.float64) / spec.n_samples
+    return float(-((spec.n_r * p) @ np.log(p)))
 
 
 def entropy_miller_madow(counts: object) -> float:
@@ -132,13 +118,20 @@ def entropy_nsb(counts: object, n_bins: float, *, n_grid: int = 200) -> tuple[fl
         ``(mean, std)`` in nats. Reference: Nemenman, Shafee and Bialek 2002, eq. 8-12.
     """
     c = _check_counts(counts)
-    k = float(n_bins)
-    if not np.isfinite(k) or k < c.size:
-        raise PiamiValueError(f"n_bins must be >= the {c.size} observed outcomes, got {n_bins}")
-    big_n = c.sum()
     vals, mult = np.unique(c, return_counts=True)
-    mult = mult.astype(np.float64)
-    n_unseen = k - c.size
+    return _nsb_from_spectrum(vals, mult.astype(np.float64), n_bins, n_grid=n_grid)
+
+
+def _nsb_from_spectrum(
+    vals: np.ndarray, mult: np.ndarray, n_bins: float, *, n_grid: int = 200
+) -> tuple[float, float]:
+    """NSB mean and std from the count spectrum: ``mult[i]`` outcomes seen ``vals[i]`` times."""
+    k = float(n_bins)
+    n_seen = float(mult.sum())
+    if not np.isfinite(k) or k < n_seen:
+        raise PiamiValueError(f"n_bins must be >= the {n_seen:.0f} observed outcomes, got {n_bins}")
+    big_n = float(vals @ mult)
+    n_unseen = k - n_seen
     kappas = np.geomspace(1e-3, 1e3 * max(big_n, k if k < 1e12 else 1.0) + 10.0, n_grid)
     log_post = np.empty(n_grid)
     for g, kappa in enumerate(kappas):
@@ -240,6 +233,7 @@ def conditional_entropies(
         )
     if not 0 < max_unseen <= 1:
         raise PiamiValueError(f"max_unseen must be in (0, 1], got {max_unseen}")
+    spectra = count_spectra(tokens, n_max + 1, v)
     orders = range(1, n_max + 2)
     if progress:
         from tqdm.auto import tqdm
@@ -248,17 +242,20 @@ def conditional_entropies(
     s_pi, s_mm, s_nsb, s_std = [0.0], [0.0], [0.0], [0.0]
     unseen, n_samp = [], []
     for k in orders:
-        counts = count_values(ngram_codes(tokens, k, v))
-        big_n = counts.sum()
-        s_pi.append(entropy_plugin(counts))
-        s_mm.append(entropy_miller_madow(counts))
+        spec = spectra[k - 1]
+        big_n = spec.n_samples
+        plugin = _plugin_from_spectrum(spec)
+        s_pi.append(plugin)
+        s_mm.append(plugin + (spec.n_distinct - 1) / (2.0 * big_n))
         if nsb:
-            m, sd = entropy_nsb(counts, float(v) ** k)
+            m, sd = _nsb_from_spectrum(
+                spec.r.astype(np.float64), spec.n_r.astype(np.float64), float(v) ** k
+            )
         else:
             m, sd = np.nan, np.nan
         s_nsb.append(m)
         s_std.append(sd)
-        unseen.append(np.count_nonzero(counts == 1) / big_n)
+        unseen.append(spec.n_singletons / big_n)
         n_samp.append(big_n)
     s_pi, s_mm, s_nsb, s_std = map(np.asarray, (s_pi, s_mm, s_nsb, s_std))
     unseen = np.asarray(unseen)

@@ -20,100 +20,107 @@ For the Frobenius norm the floor has a closed form under independence,
 ``E ||C_noise||_F**2 = (1 - sum_a p_a**2)(1 - sum_b q_b**2) / N`` (multinomial counts with
 estimated marginals), which the tests check the shuffle floor against.
 
-Counting is done by sorting int64 pair keys ``a * V + b`` and reading the run lengths, then
-building a CSR matrix; the top singular value uses ``scipy.sparse.linalg.svds`` on the operator
-``P - p q^T`` (never formed densely) when ``V`` is large. Token arrays may be a 1-D stream or a
-2-D ``(n_seqs, seq_len)`` array (pairs never straddle two rows); ``anchor="last"`` keeps only the
-pairs ending at the last position of each row (the next-token setting of Cagnetta and Wyart 2024).
+Pairs are counted by :func:`piami.instruments.counting.pair_counts` (two linear-time stable
+counting sorts into a canonical CSR matrix). The top singular value of ``P - p q^T`` (never formed
+densely) comes from a Lanczos iteration on ``C^T C`` with full reorthogonalisation when ``V`` is
+large (it stops when the Ritz residual is below ``1e-8`` of the Ritz value, so the value is exact to
+about ``1e-13``), and from a dense SVD below ``DENSE_SVD_MAX_V``. The lags are measured on up to
+``n_threads`` threads at once (the counting sorts and sparse products release the GIL); all random
+draws stay on the calling thread, in a fixed order, so results do not depend on the threads.
+Token arrays may be a 1-D stream or a 2-D ``(n_seqs, seq_len)`` array (pairs never straddle two
+rows); ``anchor="last"`` keeps only the pairs ending at the last position of each row (the
+next-token setting of Cagnetta and Wyart 2024).
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import eigh_tridiagonal
 from scipy.sparse.linalg import LinearOperator, svds
 
 from piami.errors import PiamiTypeError, PiamiValueError
+from piami.instruments.counting import _pair_counts, check_tokens, lag_pairs, pair_counts
+
+__all__ = [
+    "DENSE_SVD_MAX_V",
+    "CorrelationProfile",
+    "check_tokens",
+    "frobenius_floor",
+    "lag_pairs",
+    "lagged_correlation",
+    "lagged_correlations",
+    "log_spaced_lags",
+    "pair_counts",
+]
 
 DENSE_SVD_MAX_V = 512  # below this vocabulary size the SVD is dense (exact and fast)
+_LANCZOS_TOL = 1e-8  # Ritz residual / Ritz value at which the top singular value is accepted
+_LANCZOS_MAX = 300  # Lanczos steps before falling back to ARPACK
 
 
-def check_tokens(tokens: object, n_vocab: int | None = None) -> tuple[np.ndarray, int]:
-    """Validate a token array (1-D stream or 2-D rows of int ids) and return it with ``V``."""
-    if not isinstance(tokens, np.ndarray):
-        if hasattr(tokens, "numpy"):  # torch tensor
-            tokens = tokens.detach().cpu().numpy()
+def _top_singular_value(
+    matvec: Callable[[np.ndarray], np.ndarray],
+    rmatvec: Callable[[np.ndarray], np.ndarray],
+    v0: np.ndarray,
+    *,
+    tol: float = _LANCZOS_TOL,
+) -> float:
+    """Largest singular value of ``C`` (given ``C z`` and ``C^T z``) by Lanczos on ``C^T C``.
+
+    Full reorthogonalisation; stops when the residual of the top Ritz pair, ``beta_j |s_j|``, is
+    at most ``tol`` times the Ritz value ``theta`` (Golub and Van Loan, Matrix Computations,
+    section 10.1.4); the eigenvalue error is then about ``(tol theta)**2 / gap``. The value
+    returned is ``||C y||`` for the Ritz vector ``y``, not ``sqrt(theta)``: squaring ``C`` costs
+    digits when ``||P||`` is much larger than ``||C||``. Falls back to ARPACK (``svds``) if the
+    iteration takes more than ``_LANCZOS_MAX`` steps.
+    """
+    n = v0.size
+    m_max = min(n, _LANCZOS_MAX)
+    basis = np.empty((m_max, n))
+    alpha, beta = np.empty(m_max), np.empty(m_max)
+    q = v0 / np.linalg.norm(v0)
+    for j in range(m_max):
+        basis[j] = q
+        w = rmatvec(matvec(q))
+        if j:
+            w -= beta[j - 1] * basis[j - 1]
+        alpha[j] = q @ w
+        w -= alpha[j] * q
+        for _ in range(2):  # twice is enough (Kahan-Parlett)
+            w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
+        beta[j] = np.linalg.norm(w)
+        if j == 0:
+            theta, vec = alpha[0], np.ones(1)
         else:
-            try:
-                tokens = np.asarray(tokens)
-            except (TypeError, ValueError) as exc:
-                raise PiamiTypeError(
-                    f"tokens must be an integer array, got {type(tokens)}"
-                ) from exc
-    if tokens.dtype.kind not in "iu":
-        raise PiamiTypeError(
-            f"tokens must be integer ids, got dtype {tokens.dtype}; tokenize the text first"
-        )
-    if tokens.ndim not in (1, 2) or tokens.size == 0:
-        raise PiamiValueError(
-            f"tokens must be a non-empty 1-D stream or 2-D (n_seqs, seq_len) array, got shape "
-            f"{tokens.shape}"
-        )
-    if tokens.min() < 0:
-        raise PiamiValueError(f"token ids must be >= 0, got min {tokens.min()}")
-    top = int(tokens.max()) + 1
-    if n_vocab is None:
-        n_vocab = top
-    elif isinstance(n_vocab, bool) or not isinstance(n_vocab, (int, np.integer)):
-        raise PiamiTypeError(f"n_vocab must be an int, got {n_vocab!r}")
-    elif n_vocab < top:
-        raise PiamiValueError(
-            f"n_vocab={n_vocab} but tokens hold id {top - 1}; pass n_vocab >= {top}"
-        )
-    return tokens.astype(np.int64, copy=False), int(n_vocab)
+            ev, es = eigh_tridiagonal(alpha[: j + 1], beta[:j], select="i", select_range=(j, j))
+            theta, vec = ev[0], es[:, 0]
+        if beta[j] * abs(vec[-1]) <= tol * abs(theta) or j + 1 == n:
+            # ||C y|| for the unit Ritz vector y: free of the rounding that squaring C into C^T C
+            # puts on theta (scipy's svds does the same)
+            y = basis[: j + 1].T @ vec
+            return float(np.linalg.norm(matvec(y)) / np.linalg.norm(y))
+        q = w / beta[j]
+    op = LinearOperator((n, n), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
+    sv = svds(op, k=1, tol=1e-10, v0=v0, return_singular_vectors=False, maxiter=5000)
+    return float(sv[0])
 
 
-def lag_pairs(
-    tokens: np.ndarray, lag: int, *, anchor: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The aligned pair members ``(x_i, x_{i+lag})`` of a 1-D stream or within 2-D rows."""
-    length = tokens.shape[-1]
-    if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or not 1 <= lag < length:
-        raise PiamiValueError(f"lag must be an int in [1, {length}), got {lag!r}")
-    if anchor == "last":
-        if tokens.ndim != 2:
-            raise PiamiValueError("anchor='last' needs 2-D (n_seqs, seq_len) tokens")
-        return tokens[:, length - 1 - lag], tokens[:, length - 1]
-    if anchor is not None:
-        raise PiamiValueError(f"anchor must be None (pooled) or 'last', got {anchor!r}")
-    if tokens.ndim == 1:
-        return tokens[:-lag], tokens[lag:]
-    return tokens[:, :-lag].ravel(), tokens[:, lag:].ravel()
+def _strength(counts: sp.csr_matrix, *, v0: np.ndarray | None) -> tuple[float, float]:
+    """Top singular value and Frobenius norm of ``P - p q^T`` from pair counts.
 
-
-def pair_counts(x: np.ndarray, y: np.ndarray, n_vocab: int) -> sp.csr_matrix:
-    """Sparse ``(V, V)`` int64 counts of the pairs ``(x[k], y[k])``, by sorting int64 keys."""
-    if n_vocab * n_vocab < 2**31:  # int32 keys sort about 3x faster than int64
-        keys = np.sort(x.astype(np.int32) * np.int32(n_vocab) + y.astype(np.int32))
-    else:
-        keys = np.sort(x.astype(np.int64) * n_vocab + y)
-    if keys.size == 0:
-        return sp.csr_matrix((n_vocab, n_vocab), dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    counts = np.diff(np.append(starts, keys.size))
-    uniq = keys[starts]
-    rows, cols = np.divmod(uniq.astype(np.int64), n_vocab)
-    indptr = np.zeros(n_vocab + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_vocab), out=indptr[1:])
-    return sp.csr_matrix((counts, cols, indptr), shape=(n_vocab, n_vocab))
-
-
-def _strength(counts: sp.csr_matrix, *, rng: np.random.Generator) -> tuple[float, float]:
-    """Top singular value and Frobenius norm of ``P - p q^T`` from pair counts."""
+    ``v0``: the Lanczos start vector (``None`` where ``V <= DENSE_SVD_MAX_V``: dense SVD).
+    """
     n = counts.sum()
-    joint = counts.astype(np.float64) / n
+    # data * (1/n), as scipy divides a sparse matrix by a scalar (keeps the values bit for bit)
+    joint = sp.csr_matrix((counts.data * (1.0 / n), counts.indices, counts.indptr), counts.shape)
+    joint.has_canonical_format = counts.has_canonical_format
     p = np.asarray(joint.sum(axis=1)).ravel()
     q = np.asarray(joint.sum(axis=0)).ravel()
     # ||P - p q^T||_F^2 = ||P||^2 - 2 p^T P q + |p|^2 |q|^2, never forming the dense matrix
@@ -124,15 +131,12 @@ def _strength(counts: sp.csr_matrix, *, rng: np.random.Generator) -> tuple[float
         dense = joint.toarray() - np.outer(p, q)
         return float(np.linalg.norm(dense, 2)), frob
     jt = joint.T  # CSC view: its matvec needs no conversion
-    op = LinearOperator(
-        (v, v),
-        matvec=lambda z: joint @ np.ravel(z) - p * (q @ np.ravel(z)),
-        rmatvec=lambda z: jt @ np.ravel(z) - q * (p @ np.ravel(z)),
-        dtype=np.float64,
+    top = _top_singular_value(
+        lambda z: joint @ np.ravel(z) - p * (q @ np.ravel(z)),
+        lambda z: jt @ np.ravel(z) - q * (p @ np.ravel(z)),
+        v0,
     )
-    v0 = rng.standard_normal(v)
-    sv = svds(op, k=1, tol=1e-5, v0=v0, return_singular_vectors=False, maxiter=2000)
-    return float(sv[0]), frob
+    return top, frob
 
 
 def lagged_correlation(
@@ -220,6 +224,7 @@ def lagged_correlations(
     n_floor_lags: int | None = 4,
     rng: np.random.Generator | None = None,
     progress: bool = False,
+    n_threads: int | None = None,
 ) -> CorrelationProfile:
     """Measure ``||C(n)||`` at log-spaced lags, with its sampling-noise floor.
 
@@ -234,8 +239,10 @@ def lagged_correlations(
         n_floor_lags: measure the floor at this many of the lags (log-spread) and interpolate in
             log-lag; ``None`` measures it at every lag. The shuffle floor depends on the lag only
             through ``N`` and the marginals, so a few lags suffice.
-        rng: generator for the shuffle and the SVD start vector (required for ``"shuffle"``).
+        rng: generator for the shuffle and the SVD start vectors (default: seed 0).
         progress: show a tqdm bar.
+        n_threads: lags measured at once (default ``min(2, cores)``); each thread holds up to
+            about 40 bytes per pair of working memory. The results do not depend on it.
 
     Returns:
         a :class:`CorrelationProfile`.
@@ -266,28 +273,71 @@ def lagged_correlations(
     else:
         floor_idx = np.unique(np.round(np.linspace(0, lags.size - 1, max(n_floor_lags, 1))))
         floor_idx = floor_idx.astype(np.int64)
+    if n_threads is None:
+        n_threads = min(2, os.cpu_count() or 1)
+    elif isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
+        raise PiamiTypeError(f"n_threads must be an int >= 1 or None, got {n_threads!r}")
+    elif n_threads < 1:
+        raise PiamiValueError(f"n_threads must be an int >= 1 or None, got {n_threads}")
+    # counting copy in the narrowest index type; ids were checked against V above
+    work = tokens.astype(np.int32) if v < 2**31 - 1 and tokens.size < 2**31 - 1 else tokens
+    sparse_svd = v > DENSE_SVD_MAX_V  # the dense SVD draws no start vector
+
+    def start() -> np.ndarray | None:
+        return rng.standard_normal(v) if sparse_svd else None
+
+    local = threading.local()  # counting buffers, one set per thread, freed on return
+
+    def scratch() -> dict:
+        if not hasattr(local, "store"):
+            local.store = {}
+        return local.store
+
+    def one(x: np.ndarray, y: np.ndarray, v0: np.ndarray | None) -> tuple[float, float]:
+        return _strength(_pair_counts(x, y, v, scratch()), v0=v0)
+
+    def split(x: np.ndarray, y: np.ndarray, v0: np.ndarray | None) -> tuple[float, float]:
+        h = x.size // 2
+        c1 = _pair_counts(x[:h], y[:h], v, scratch()).astype(np.float64) / h
+        c2 = _pair_counts(x[h : 2 * h], y[h : 2 * h], v, scratch()).astype(np.float64) / h
+        return _split_strength(c1, c2, v0=v0)
+
     top, frob, npairs = (np.zeros(lags.size) for _ in range(3))
     f_top, f_frob = np.full(lags.size, np.nan), np.full(lags.size, np.nan)
-    it = range(lags.size)
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc="correlations", leave=False)
-    for k in it:
-        x, y = lag_pairs(tokens, int(lags[k]), anchor=anchor)
-        npairs[k] = x.size
-        top[k], frob[k] = _strength(pair_counts(x, y, v), rng=rng)
-        if k not in floor_idx:
-            continue
-        if floor == "shuffle":
-            f_top[k], f_frob[k] = _strength(pair_counts(x, rng.permutation(y), v), rng=rng)
-        else:
-            h = x.size // 2
-            if h < 1:
-                raise PiamiValueError("floor='split' needs at least 2 pairs per lag")
-            c1 = pair_counts(x[:h], y[:h], v).astype(np.float64) / h
-            c2 = pair_counts(x[h : 2 * h], y[h : 2 * h], v).astype(np.float64) / h
-            f_top[k], f_frob[k] = _split_strength(c1, c2, rng=rng)
+        bar = tqdm(total=lags.size, desc="correlations", leave=False)
+    pending: list[tuple[bool, int, Future]] = []
+
+    def collect(n_left: int) -> None:
+        while len(pending) > n_left:
+            is_floor, k, fut = pending.pop(0)
+            if is_floor:
+                f_top[k], f_frob[k] = fut.result()
+            else:
+                top[k], frob[k] = fut.result()
+                if bar is not None:
+                    bar.update()
+
+    # every random draw happens here, in the order of the lags: the threads only compute
+    with ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else _Inline() as pool:
+        for k in range(lags.size):
+            x, y = lag_pairs(work, int(lags[k]), anchor=anchor)
+            npairs[k] = x.size
+            pending.append((False, k, pool.submit(one, x, y, start())))
+            if k in floor_idx:
+                if floor == "shuffle":
+                    pending.append((True, k, pool.submit(one, x, rng.permutation(y), start())))
+                elif x.size < 2:
+                    raise PiamiValueError("floor='split' needs at least 2 pairs per lag")
+                else:
+                    pending.append((True, k, pool.submit(split, x, y, start())))
+            collect(n_threads)  # bounded look-ahead: bounded memory
+        collect(0)
+    if bar is not None:
+        bar.close()
     measured = ~np.isnan(f_top)
     loglag = np.log(lags.astype(np.float64))
     f_top = np.exp(np.interp(loglag, loglag[measured], np.log(f_top[measured])))
@@ -305,8 +355,23 @@ def lagged_correlations(
     )
 
 
+class _Inline:
+    """A stand-in for a one-thread executor: runs each task at once, on the calling thread."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable, *args: object) -> Future:
+        fut: Future = Future()
+        fut.set_result(fn(*args))
+        return fut
+
+
 def _split_strength(
-    p1: sp.csr_matrix, p2: sp.csr_matrix, *, rng: np.random.Generator
+    p1: sp.csr_matrix, p2: sp.csr_matrix, *, v0: np.ndarray | None
 ) -> tuple[float, float]:
     """Strength of ``(C1 - C2) / 2`` for two half-sample joints."""
     a1, b1 = np.asarray(p1.sum(1)).ravel(), np.asarray(p1.sum(0)).ravel()
@@ -326,13 +391,12 @@ def _split_strength(
         z = np.ravel(z)
         return dt @ z - (b1 * (a1 @ z) - b2 * (a2 @ z)) / 2.0
 
-    op = LinearOperator((v, v), matvec=mv, rmatvec=rmv, dtype=np.float64)
-    sv = svds(op, k=1, tol=1e-4, v0=rng.standard_normal(v), return_singular_vectors=False)
+    sv = _top_singular_value(mv, rmv, v0)
     # Frobenius by probing: exact via the Gram identity on the low-rank part
     lo = np.stack([a1, -a2], 1) / 2.0
     hi = np.stack([b1, b2], 1)
     frob2 = (d.data @ d.data) - 2.0 * np.sum(lo * (d @ hi)) + np.sum((lo.T @ lo) * (hi.T @ hi))
-    return float(sv[0]), float(np.sqrt(max(frob2, 0.0)))
+    return sv, float(np.sqrt(max(frob2, 0.0)))
 
 
 def frobenius_floor(p: np.ndarray, q: np.ndarray, n_pairs: int) -> float:

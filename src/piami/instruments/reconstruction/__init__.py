@@ -13,3 +13,60 @@ mixed-state presentation) applies to the reconstructed model:
 - :mod:`~piami.instruments.reconstruction.bsi`: Bayesian structural inference over topological
   epsilon-machines (Strelioff & Crutchfield 2014).
 """
+
+from piami.instruments.reconstruction.bsi import bsi
+from piami.instruments.reconstruction.cssr import cssr
+from piami.instruments.reconstruction.result import Reconstruction, default_max_length
+from piami.instruments.reconstruction.score import (
+    ExcessLogLoss,
+    excess_log_loss,
+    kl_rate_unifilar,
+    smoothed,
+)
+from piami.instruments.reconstruction.spectral import (
+    EmpiricalWordProbabilities,
+    empirical_word_probabilities,
+    exact_hankel_rank,
+    hankel_matrix,
+    observable_operator_model,
+    spectral,
+)
+from piami.instruments.reconstruction.summary import (
+    block_bootstrap,
+    machine_measures,
+    machine_record,
+    state_diagram_dot,
+)
+from piami.instruments.reconstruction.topological import (
+    candidate_estimate,
+    canonical_form,
+    count_topological_machines,
+    is_topological_machine,
+    topological_machines,
+)
+
+__all__ = [
+    "EmpiricalWordProbabilities",
+    "ExcessLogLoss",
+    "Reconstruction",
+    "block_bootstrap",
+    "bsi",
+    "candidate_estimate",
+    "canonical_form",
+    "count_topological_machines",
+    "cssr",
+    "default_max_length",
+    "empirical_word_probabilities",
+    "exact_hankel_rank",
+    "excess_log_loss",
+    "hankel_matrix",
+    "is_topological_machine",
+    "kl_rate_unifilar",
+    "machine_measures",
+    "machine_record",
+    "observable_operator_model",
+    "smoothed",
+    "spectral",
+    "state_diagram_dot",
+    "topological_machines",
+]

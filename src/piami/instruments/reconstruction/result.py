@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from piami.processes.ghmm import GeneralizedHiddenMarkovModel
 
-__all__ = ["Reconstruction"]
+__all__ = ["Reconstruction", "default_max_length"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,3 +40,19 @@ class Reconstruction:
     def n_states(self) -> int:
         """Number of states of the reconstructed machine."""
         return self.machine.n_states
+
+
+def default_max_length(n_samples: int, n_symbols: int) -> int:
+    """``floor(ln N / (3 ln k))`` clipped to 1..10: the longest history every method is given.
+
+    With ``k ** (3 L) <= N`` every history of length ``L`` followed by a word of length up to
+    ``2 L`` is expected to be seen, so the tests inside CSSR compare distributions estimated from
+    many counts (the same default as sofic's CSSR).
+
+    Example:
+        >>> default_max_length(10_000, 2), default_max_length(10**6, 3)
+        (4, 4)
+    """
+    if n_symbols < 2 or n_samples < 2:
+        return 1
+    return max(1, min(10, math.floor(math.log(n_samples) / (3 * math.log(n_symbols)))))

@@ -28,10 +28,15 @@ LN2 = math.log(2.0)
 def _measures(machine: GeneralizedHiddenMarkovModel, rng: np.random.Generator) -> dict[str, float]:
     """``h_mu``, ``C_mu`` and ``E`` in nats; NaN where the quantity is infinite or undefined."""
     out = {"entropy_rate": float(machine.entropy_rate(rng=rng))}
-    try:
-        out["statistical_complexity"] = float(machine.statistical_complexity(max_states=2_000))
-    except DivergentQuantityError:
-        out["statistical_complexity"] = math.inf
+    if not machine.is_unifilar():
+        # C_mu is the entropy of the causal states; a generalized (spectral) model has none, and
+        # the mixed states of an estimated one never close exactly: undefined, not a number
+        out["statistical_complexity"] = float("nan")
+    else:
+        try:
+            out["statistical_complexity"] = float(machine.statistical_complexity(max_states=2_000))
+        except DivergentQuantityError:
+            out["statistical_complexity"] = math.inf
     try:
         out["excess_entropy"] = float(machine.excess_entropy())
     except (DivergentQuantityError, PiamiValueError, np.linalg.LinAlgError):
