@@ -72,7 +72,7 @@ def check_tokens(tokens: object, n_vocab: int | None = None) -> tuple[np.ndarray
         PiamiTypeError: non-integer tokens or a non-int ``n_vocab``.
         PiamiValueError: empty or wrongly shaped tokens, negative ids, or ids ``>= n_vocab``.
 
-    Example:
+    Examples:
         >>> check_tokens([0, 2, 1])[1]
         3
     """
@@ -135,7 +135,7 @@ def ngram_codes(tokens: np.ndarray, n: int, n_vocab: int) -> np.ndarray:
     Returns:
         1-D codes, row-major over the n-gram start positions of every row.
 
-    Example:
+    Examples:
         >>> ngram_codes(np.array([1, 0, 1]), 2, 2).tolist()
         [2, 1]
     """
@@ -207,7 +207,7 @@ def count_values(codes: np.ndarray) -> np.ndarray:
     Returns:
         int64 counts, one per distinct value.
 
-    Example:
+    Examples:
         >>> count_values(np.array([5, 3, 5, 5])).tolist()
         [1, 3]
     """
@@ -234,7 +234,7 @@ def word_counts(
     Raises:
         PiamiValueError, PiamiTypeError: bad tokens, or a length outside ``1..seq_len``.
 
-    Example:
+    Examples:
         >>> codes, counts = word_counts([0, 1, 0, 1, 1], 2)
         >>> codes.tolist(), counts.tolist()
         ([1, 2, 3], [2, 1, 1])
@@ -257,7 +257,7 @@ def lag_pairs(
     Returns:
         ``(x, y)``, two 1-D arrays of equal length (views where the layout allows).
 
-    Example:
+    Examples:
         >>> [a.tolist() for a in lag_pairs(np.array([1, 2, 3]), 2)]
         [[1], [3]]
     """
@@ -308,7 +308,8 @@ def pair_counts(x: np.ndarray, y: np.ndarray, n_vocab: int) -> sp.csr_matrix:
     CSR (column indices sorted within each row, no duplicates).
 
     Args:
-        x, y: equal-length 1-D int arrays with values in ``[0, n_vocab)``.
+        x: 1-D int array with values in ``[0, n_vocab)``.
+        y: int array of the same length and range.
         n_vocab: ``V``.
 
     Returns:
@@ -318,7 +319,7 @@ def pair_counts(x: np.ndarray, y: np.ndarray, n_vocab: int) -> sp.csr_matrix:
         PiamiValueError: arrays of different lengths, values outside ``[0, V)``, or a bad ``V``.
         PiamiTypeError: members that are not integer arrays.
 
-    Example:
+    Examples:
         >>> pair_counts(np.array([0, 0, 1]), np.array([1, 1, 0]), 2).toarray().tolist()
         [[0, 2], [1, 0]]
     """
@@ -454,7 +455,7 @@ def count_spectra(tokens: object, n_max: int, n_vocab: int | None = None) -> lis
     Returns:
         ``n_max`` :class:`CountSpectrum` objects, for ``k = 1..n_max``.
 
-    Example:
+    Examples:
         >>> [s.counts().tolist() for s in count_spectra([0, 1, 0, 1, 1], 2)]
         [[2, 3], [1, 1, 2]]
     """

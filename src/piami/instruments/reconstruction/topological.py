@@ -195,7 +195,7 @@ def topological_machines(n_states: int, n_symbols: int = 2) -> list[np.ndarray]:
     Raises:
         PiamiValueError: a size below 1, or a table space too large to enumerate.
 
-    Example:
+    Examples:
         >>> [m.tolist() for m in topological_machines(1)]
         [[[-1, 0]], [[0, -1]], [[0, 0]]]
         >>> len(topological_machines(3))
@@ -215,7 +215,7 @@ def count_topological_machines(n_states: int, n_symbols: int = 2) -> int:
     Returns:
         ``E(n, k)``: 3, 7, 78, 1388, 35186 for ``n = 1..5``, ``k = 2``.
 
-    Example:
+    Examples:
         >>> [count_topological_machines(n) for n in (1, 2, 3)]
         [3, 7, 78]
     """
@@ -254,7 +254,7 @@ def canonical_form(delta: object) -> np.ndarray:
         PiamiShapeError: not 2-D or empty.
         PiamiValueError: an entry out of range, or a table that is not strongly connected.
 
-    Example:
+    Examples:
         >>> canonical_form([[1, 0], [-1, 0]]).tolist()  # golden mean, started in the 1-loop state
         [[-1, 1], [0, 1]]
     """
@@ -288,7 +288,7 @@ def is_topological_machine(delta: object) -> bool:
         PiamiShapeError: not 2-D or empty.
         PiamiValueError: an entry outside ``-1..n_states-1``.
 
-    Example:
+    Examples:
         >>> is_topological_machine([[0, 1], [0, -1]])  # the golden mean
         True
         >>> is_topological_machine([[1, -1], [0, -1]])  # period 2 on one symbol: states agree
