@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 
 from piami.errors import PiamiError, PiamiTypeError, PiamiValueError
-from piami.instruments.reconstruction.spectral import (
+from piami.instruments.reconstruction.hankel import (
     empirical_word_probabilities,
     exact_hankel_rank,
     hankel_matrix,
-    observable_operator_model,
-    spectral,
 )
+from piami.instruments.reconstruction.spectral import observable_operator_model, spectral
 from piami.processes import from_spec
 from piami.processes.ghmm import GeneralizedHiddenMarkovModel
 

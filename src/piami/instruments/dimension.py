@@ -28,6 +28,7 @@ log-likelihood), see :mod:`piami.instruments.contract`.
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Literal
 
 import numpy as np
@@ -204,7 +205,7 @@ def _lb_log_ratios(X: object, k: int) -> np.ndarray:
     return np.log(T[:, -1:] / T[:, :-1])
 
 
-class _NeighbourDimension(PiamiEstimator):
+class _NeighbourDimension(PiamiEstimator, abc.ABC):
     """Shared ``fit``/``score`` of the nearest-neighbour dimension estimators.
 
     Both read ``d`` from log-ratios of neighbour distances that are i.i.d. exponential with rate
@@ -213,11 +214,13 @@ class _NeighbourDimension(PiamiEstimator):
     log-likelihood per ratio, ``log d - d mean(log ratio)`` (nats; higher is better).
     """
 
+    @abc.abstractmethod
     def _estimate(self, X: object) -> DimensionEstimate:
-        raise NotImplementedError
+        """The estimator's :class:`DimensionEstimate` of ``X``."""
 
+    @abc.abstractmethod
     def _log_ratios(self, X: object) -> np.ndarray:
-        raise NotImplementedError
+        """The neighbour-distance log-ratios the estimate is built from."""
 
     def fit(self, X: Float[np.ndarray, "n d"], y: None = None) -> _NeighbourDimension:
         """Estimate the dimension of the points ``X`` ``(n_points, n_dims)``; returns self.

@@ -9,13 +9,20 @@ mixed-state presentation) applies to the reconstructed model:
 - :mod:`~piami.instruments.reconstruction.cssr`: Causal-State Splitting Reconstruction
   (Shalizi & Klinkner 2004);
 - :mod:`~piami.instruments.reconstruction.spectral`: observable-operator learning from the Hankel
-  matrix (Hsu, Kakade & Zhang 2009), a generalized HMM;
+  matrix (:mod:`~piami.instruments.reconstruction.hankel`; Hsu, Kakade & Zhang 2009), a
+  generalized HMM;
 - :mod:`~piami.instruments.reconstruction.bsi`: Bayesian structural inference over topological
   epsilon-machines (Strelioff & Crutchfield 2014).
 """
 
 from piami.instruments.reconstruction.bsi import bsi
 from piami.instruments.reconstruction.cssr import cssr
+from piami.instruments.reconstruction.hankel import (
+    EmpiricalWordProbabilities,
+    empirical_word_probabilities,
+    exact_hankel_rank,
+    hankel_matrix,
+)
 from piami.instruments.reconstruction.result import Reconstruction, default_max_length
 from piami.instruments.reconstruction.score import (
     ExcessLogLoss,
@@ -23,14 +30,7 @@ from piami.instruments.reconstruction.score import (
     kl_rate_unifilar,
     smoothed,
 )
-from piami.instruments.reconstruction.spectral import (
-    EmpiricalWordProbabilities,
-    empirical_word_probabilities,
-    exact_hankel_rank,
-    hankel_matrix,
-    observable_operator_model,
-    spectral,
-)
+from piami.instruments.reconstruction.spectral import observable_operator_model, spectral
 from piami.instruments.reconstruction.summary import (
     block_bootstrap,
     machine_measures,
