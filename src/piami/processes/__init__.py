@@ -19,6 +19,7 @@ from piami.processes.pcfg import PCFG
 from piami.processes.rhm import RandomHierarchyModel
 from piami.processes.spec import PROCESSES, as_process, catalog_specs, from_spec
 from piami.processes.tasks import LinearTeacher, StaircaseTarget, whitened_inputs
+from piami.processes.transducer import Transducer
 
 __all__ = [
     "PCFG",
@@ -33,6 +34,7 @@ __all__ = [
     "ModularAddition",
     "RandomHierarchyModel",
     "StaircaseTarget",
+    "Transducer",
     "as_process",
     "catalog_specs",
     "even_process",

@@ -12,7 +12,9 @@ mixed-state presentation) applies to the reconstructed model:
   matrix (:mod:`~piami.instruments.reconstruction.hankel`; Hsu, Kakade & Zhang 2009), a
   generalized HMM;
 - :mod:`~piami.instruments.reconstruction.bsi`: Bayesian structural inference over topological
-  epsilon-machines (Strelioff & Crutchfield 2014).
+  epsilon-machines (Strelioff & Crutchfield 2014);
+- :mod:`~piami.instruments.reconstruction.transducer`: CSSR over input-output pairs, returning an
+  epsilon-transducer (Barnett & Crutchfield 2015).
 """
 
 from piami.instruments.reconstruction.bsi import bsi
@@ -44,17 +46,23 @@ from piami.instruments.reconstruction.topological import (
     is_topological_machine,
     topological_machines,
 )
+from piami.instruments.reconstruction.transducer import (
+    TransducerReconstruction,
+    cssr_transducer,
+)
 
 __all__ = [
     "EmpiricalWordProbabilities",
     "ExcessLogLoss",
     "Reconstruction",
+    "TransducerReconstruction",
     "block_bootstrap",
     "bsi",
     "candidate_estimate",
     "canonical_form",
     "count_topological_machines",
     "cssr",
+    "cssr_transducer",
     "default_max_length",
     "empirical_word_probabilities",
     "exact_hankel_rank",

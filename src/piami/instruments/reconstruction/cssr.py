@@ -60,6 +60,7 @@ by its largest value ``log k`` (the data do not tell ``h`` before the model is b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -309,10 +310,23 @@ class _Test:
 
 # -- step 2: homogenization ---------------------------------------------------------------------
 def _homogenize(
-    levels: list[tuple[np.ndarray, np.ndarray]], k: int, alpha: float, test: str, correction: str
+    levels: list[tuple[np.ndarray, np.ndarray]],
+    k: int,
+    alpha: float,
+    test: str,
+    correction: str,
+    *,
+    make_tester: Callable[[float], Any] | None = None,
 ) -> tuple[list[np.ndarray], int]:
-    """Class of every suffix of every length (Shalizi & Klinkner's sufficiency step)."""
-    tester = _Test(test, alpha, k)
+    """Class of every suffix of every length (Shalizi & Klinkner's sufficiency step).
+
+    ``make_tester(alpha)`` builds the two-sample test (an object with ``differs(a, b)``); the
+    default is :class:`_Test` on the ``k`` next symbols. The transducer reconstruction passes a
+    test of the output laws per input.
+    """
+    if make_tester is None:
+        make_tester = lambda a: _Test(test, a, k)  # noqa: E731
+    tester = make_tester(alpha)
     classes = [np.full(codes.size, -1, dtype=np.int64) for codes, _ in levels]
     classes[0][0] = 0
     pooled = np.zeros((16, k), dtype=np.float64)  # pooled next-symbol counts per state
@@ -323,7 +337,7 @@ def _homogenize(
         codes, _ = levels[ell]
         child_codes_all, child_next = levels[ell + 1]
         if correction == "bonferroni":
-            tester = _Test(test, alpha / child_codes_all.size, k)
+            tester = make_tester(alpha / child_codes_all.size)
         cls = classes[ell]
         order = np.argsort(cls, kind="stable")
         bounds = np.searchsorted(cls[order], np.arange(n_states + 1))
