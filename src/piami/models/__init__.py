@@ -5,19 +5,25 @@
 - :class:`MLP`, :class:`DeepLinearNet`, :class:`TwoLayerNet`: fully connected nets in the
   parameterizations the dynamics and kernel theories use.
 - :class:`Bilinear`: the bilinear layer (W x) * (V x) of Pearce et al. (2024).
-- :func:`collect_activations` / :func:`residual_stream`: activations by hook name, as arrays.
+- :func:`collect_activations`: activations by name from any model (piami, Hugging Face,
+  TransformerLens, any ``nn.Module`` by module path), in memory or streamed to an
+  :class:`ActivationStore`; :func:`activation_names` lists a model's names.
+- :func:`residual_stream`: the residual stream of a piami transformer at every layer, as arrays.
 - :func:`resolve_device` / :func:`resolve_dtype`: the device and dtype settings.
 """
 
+from piami.models.activation_store import ActivationStore
 from piami.models.activations import collect_activations, residual_stream
 from piami.models.bilinear import Bilinear, BilinearConfig, fit_bilinear
 from piami.models.device import limit_threads, resolve_device, resolve_dtype
+from piami.models.foreign import activation_names
 from piami.models.hooks import HookedModule, HookPoint
 from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, activation_fn
 from piami.models.transformer import Transformer, TransformerConfig
 
 __all__ = [
     "MLP",
+    "ActivationStore",
     "Bilinear",
     "BilinearConfig",
     "DeepLinearNet",
@@ -27,6 +33,7 @@ __all__ = [
     "TransformerConfig",
     "TwoLayerNet",
     "activation_fn",
+    "activation_names",
     "collect_activations",
     "fit_bilinear",
     "limit_threads",
