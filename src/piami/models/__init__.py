@@ -8,6 +8,8 @@
 - :func:`collect_activations`: activations by name from any model (piami, Hugging Face,
   TransformerLens, any ``nn.Module`` by module path), in memory or streamed to an
   :class:`ActivationStore`; :func:`activation_names` lists a model's names.
+- :func:`to_huggingface` / :func:`save_huggingface`: a piami transformer as an exactly equivalent
+  Hugging Face GPT-2 (the round trip into other tools).
 - :func:`residual_stream`: the residual stream of a piami transformer at every layer, as arrays.
 - :func:`resolve_device` / :func:`resolve_dtype`: the device and dtype settings.
 """
@@ -16,6 +18,7 @@ from piami.models.activation_store import ActivationStore
 from piami.models.activations import collect_activations, residual_stream
 from piami.models.bilinear import Bilinear, BilinearConfig, fit_bilinear
 from piami.models.device import limit_threads, resolve_device, resolve_dtype
+from piami.models.export import save_huggingface, to_huggingface
 from piami.models.foreign import activation_names
 from piami.models.hooks import HookedModule, HookPoint
 from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, activation_fn
@@ -40,4 +43,6 @@ __all__ = [
     "residual_stream",
     "resolve_device",
     "resolve_dtype",
+    "save_huggingface",
+    "to_huggingface",
 ]
