@@ -39,6 +39,26 @@ def test_run_id_depends_on_everything_and_nothing_else():
     assert len({rid, *changed}) == 5
 
 
+def test_run_ids_hash_the_contents_of_the_files_a_run_reads(tmp_path):
+    from piami.experiments import get_experiment
+    from piami.lab.fingerprint import input_fingerprint
+
+    base = {"seed": 0, "n": 3}
+    assert run_id(EXP, base, "c", "") == run_id(EXP, base, "c")  # no files: ids as before
+    data = tmp_path / "data.txt"
+    data.write_text("abab")
+    first = input_fingerprint([data])
+    data.write_text("abba")  # same path, other bytes: another run
+    assert input_fingerprint([data]) != first
+    assert run_id(EXP, base, "c", first) != run_id(EXP, base, "c", input_fingerprint([data]))
+    with pytest.raises(PiamiFileError, match="input file"):
+        input_fingerprint([tmp_path / "missing.txt"])
+    exp = get_experiment("belief-geometry")
+    cfg = exp.config_cls(process="mess3", data=str(data))
+    assert exp.inputs(cfg) == [str(data)]
+    assert exp.input_fingerprint(exp.config_cls()) == ""  # synthetic runs read no file
+
+
 def test_plan_expands_grid_and_seeds_in_order():
     specs = plan(EXP, {"n": "5"}, {"scale": ["1", "2"], "tag": ["a", "b"]}, seeds=2)
     got = [(s.config["scale"], s.config["tag"], s.seed) for s in specs]

@@ -26,7 +26,7 @@ from pathlib import Path
 #: Hex digits of the fingerprint kept in results and run ids.
 FINGERPRINT_LENGTH = 16
 #: Libraries whose version can change the numbers a run computes.
-NUMERIC_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "torch", "scikit-learn")
+NUMERIC_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "torch", "scikit-learn", "numba")
 
 
 def _package_root() -> Path:
@@ -101,6 +101,36 @@ def code_fingerprint(modules: Iterable[str] = ()) -> str:
     for path in module_files(modules):
         _, digest = _file_digest(path)
         h.update(f"plugin {path.name} {digest}\n".encode())
+    return h.hexdigest()[:FINGERPRINT_LENGTH]
+
+
+def input_fingerprint(paths: Iterable[str | Path]) -> str:
+    """SHA-256 (first :data:`FINGERPRINT_LENGTH` hex digits) of the contents of a run's input files.
+
+    A run that reads a file (data, a machine) is a different run when the file's bytes change,
+    even at the same path; its id hashes this beside the config (which names only the path).
+
+    Args:
+        paths: the files, in the order the run names them.
+
+    Returns:
+        Lowercase hex digits ("" for no files).
+
+    Raises:
+        PiamiFileError: a file that cannot be read.
+    """
+    from piami.errors import PiamiFileError
+
+    paths = list(paths)
+    if not paths:
+        return ""
+    h = hashlib.sha256()
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            raise PiamiFileError(f"cannot read the run's input file {path}: {err}") from err
+        h.update(f"input {hashlib.sha256(data).hexdigest()}\n".encode())
     return h.hexdigest()[:FINGERPRINT_LENGTH]
 
 

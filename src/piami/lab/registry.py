@@ -51,6 +51,8 @@ class Experiment:
         run: ``run(cfg, *, progress=True) -> Result``: the whole run in one function.
         quick: overrides giving the ``--quick`` variant (what the test suite runs).
         summary: one line for ``piami list``.
+        inputs: ``inputs(cfg) -> list[str]``: the files a run reads (data, a machine), whose
+            contents are hashed into its id (optional; a config names only their paths).
         part_of: for a sub-run experiment, the experiment that plans it (``piami certify`` and
             ``piami list`` show only whole experiments).
     """
@@ -67,6 +69,15 @@ class Experiment:
     quick: Mapping[str, Any] = field(default_factory=dict)
     summary: str = ""
     part_of: str = ""
+    inputs: Callable[[Any], list[str]] | None = None
+
+    def input_fingerprint(self, cfg: Any) -> str:
+        """Fingerprint of the contents of the files ``cfg`` makes a run read ("" for none)."""
+        if self.inputs is None:
+            return ""
+        from piami.lab.fingerprint import input_fingerprint
+
+        return input_fingerprint(self.inputs(cfg))
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_cls):

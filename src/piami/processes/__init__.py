@@ -14,6 +14,7 @@ from piami.processes.corpus import (
 )
 from piami.processes.ghmm import GeneralizedHiddenMarkovModel, HMMSample
 from piami.processes.hmm import HiddenMarkovModel
+from piami.processes.machine_file import load_machine, machine_spec, save_machine
 from piami.processes.modular import ModularAddition
 from piami.processes.pcfg import PCFG
 from piami.processes.rhm import RandomHierarchyModel
@@ -40,10 +41,13 @@ __all__ = [
     "even_process",
     "from_spec",
     "golden_mean",
+    "load_machine",
     "load_text",
+    "machine_spec",
     "mess3",
     "random_hmm",
     "rrxor",
+    "save_machine",
     "split",
     "tokenize",
     "whitened_inputs",

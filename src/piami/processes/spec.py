@@ -1,9 +1,11 @@
 """Process spec strings: ``"mess3(x=0.05, a=0.85)"`` names a process wherever one is expected.
 
 Grammar: ``NAME`` or ``NAME(ARG, ..., KEY=VALUE, ...)`` with literal values (numbers, nested lists
-for ``T``). It is parsed with :mod:`ast` (never evaluated). ``random_hmm`` takes ``seed`` in place
-of ``rng``; ``hmm(T=[...])`` and ``ghmm(T=[...])`` build a process from an explicit tensor, which is
-the spec of any process not in the catalog.
+for ``T``, strings for paths). It is parsed with :mod:`ast` (never evaluated). ``random_hmm``
+takes ``seed`` in place of ``rng``; ``hmm(T=[...])`` and ``ghmm(T=[...])`` build a process from an
+explicit tensor, which is the spec of any process not in the catalog;
+``machine("DIR/machine.json")`` reads the machine that ``piami reconstruct --out DIR`` wrote
+(:mod:`piami.processes.machine_file`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from piami.errors import PiamiKeyError, PiamiTypeError, PiamiValueError
 from piami.processes import catalog
 from piami.processes.ghmm import GeneralizedHiddenMarkovModel
 from piami.processes.hmm import HiddenMarkovModel
+from piami.processes.machine_file import load_machine
 
 
 def _random_hmm(n_states: int, n_symbols: int, seed: int = 0, concentration: float = 1.0):
@@ -40,6 +43,10 @@ def _ghmm(T: Any) -> GeneralizedHiddenMarkovModel:
     return GeneralizedHiddenMarkovModel(T)
 
 
+def _machine(path: Any) -> GeneralizedHiddenMarkovModel:
+    return load_machine(path)
+
+
 # name -> constructor taking the spec's arguments
 PROCESSES: dict[str, Callable[..., GeneralizedHiddenMarkovModel]] = {
     "mess3": catalog.mess3,
@@ -50,6 +57,7 @@ PROCESSES: dict[str, Callable[..., GeneralizedHiddenMarkovModel]] = {
     "random_hmm": _random_hmm,
     "hmm": _hmm,
     "ghmm": _ghmm,
+    "machine": _machine,
 }
 
 
@@ -66,8 +74,30 @@ def _literal(node: ast.AST, spec: str) -> Any:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise PiamiValueError(
-            f"process spec {spec!r}: argument {ast.unparse(node)!r} is not a literal number or list"
+            f"process spec {spec!r}: argument {ast.unparse(node)!r} is not a literal number, list "
+            "or string"
         ) from None
+
+
+def spec_files(spec: Any) -> list[str]:
+    """The files a process spec reads: the path of ``machine(PATH)``, else none.
+
+    Example:
+        >>> spec_files('machine("out/machine.json")'), spec_files("mess3")
+        (['out/machine.json'], [])
+    """
+    if not isinstance(spec, str):
+        return []
+    try:
+        node = ast.parse(spec.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        return []
+    if node.func.id != "machine":
+        return []
+    values = list(node.args) + [k.value for k in node.keywords]
+    return [v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
 
 
 def from_spec(spec: Any) -> GeneralizedHiddenMarkovModel:
@@ -75,11 +105,13 @@ def from_spec(spec: Any) -> GeneralizedHiddenMarkovModel:
 
     Args:
         spec: e.g. ``"mess3"``, ``"mess3(x=0.05, a=0.85)"``, ``"rrxor(0.5, 0.5)"``,
-            ``"random_hmm(n_states=4, n_symbols=3, seed=1)"``.
+            ``"random_hmm(n_states=4, n_symbols=3, seed=1)"``, ``'machine("out/machine.json")'`` (a
+            machine file written by ``piami reconstruct``).
 
     Raises:
         PiamiKeyError: unknown process name or parameter (the message lists the valid ones).
         PiamiValueError: malformed spec or out-of-range value.
+        PiamiFileError: ``machine(PATH)`` names a missing or unreadable file, or no machine record.
 
     Example:
         >>> from_spec("mess3(x=0.05, a=0.85)").spec

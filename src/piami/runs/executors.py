@@ -116,7 +116,7 @@ def execute_task(task: dict[str, Any]) -> dict[str, Any]:
         _set_threads(task.get("threads"))
         cfg = config_from_dict(exp.config_cls, task["config"])
         code = code_fingerprint([exp.module])
-        rid = run_id(exp.name, config_to_dict(cfg), code)
+        rid = run_id(exp.name, config_to_dict(cfg), code, exp.input_fingerprint(cfg))
         if rid != task["run_id"]:
             raise PiamiValueError(
                 f"worker {where['host']}:{where['pid']} computes run id {rid} for run "

@@ -42,7 +42,7 @@ Status = Literal["finished", "failed", "pending"]
 ID_LENGTH = 16
 
 
-def run_id(experiment: str, config: dict[str, Any], code: str) -> str:
+def run_id(experiment: str, config: dict[str, Any], code: str, inputs: str = "") -> str:
     """The id of a run: a hash of its experiment name, full config (seed included) and code.
 
     Args:
@@ -50,6 +50,9 @@ def run_id(experiment: str, config: dict[str, Any], code: str) -> str:
         config: the full config as a plain dict (``dataclasses.asdict``); must hold ``seed``.
         code: the fingerprint of the code that runs it (:func:`piami.lab.code_fingerprint`);
             other code makes other runs.
+        inputs: the fingerprint of the files the run reads
+            (:func:`piami.lab.fingerprint.input_fingerprint`; "" when it reads none): other file
+            contents at the same paths make other runs.
 
     Returns:
         ``ID_LENGTH`` lowercase hex digits.
@@ -68,6 +71,8 @@ def run_id(experiment: str, config: dict[str, Any], code: str) -> str:
         "seed": to_jsonable(config["seed"]),
         "code": code,
     }
+    if inputs:  # absent for runs that read no files, so their ids are unchanged
+        payload["inputs"] = inputs
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LENGTH]
 

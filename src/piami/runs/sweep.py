@@ -133,7 +133,7 @@ def specs_for(exp: Any, configs: Sequence[Any]) -> list[RunSpec]:
         cfg_dict = config_to_dict(cfg)
         out.append(
             RunSpec(
-                run_id=run_id(exp.name, cfg_dict, code),
+                run_id=run_id(exp.name, cfg_dict, code, exp.input_fingerprint(cfg)),
                 experiment=exp.name,
                 config=cfg_dict,
                 seed=int(cfg.seed),

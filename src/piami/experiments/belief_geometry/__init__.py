@@ -28,6 +28,13 @@ beliefs shuffled across samples must score no R^2. Nothing depends on the wall c
 are then not identified (the step is named). ``--quick --set n_steps=2`` fails. Figures:
 :mod:`.plots`; settings: :mod:`.config`.
 
+Data mode (:mod:`.data`). With ``data`` set to a symbol file (text, or a ``.npy`` of ids) the
+network trains on random windows of the data's head instead of fresh samples, the probe sets are
+windows of its held-out tail, and ``process`` is the *stated* machine whose exact belief filter
+gives the targets, typically ``machine("DIR/machine.json")`` written by ``piami reconstruct``.
+The KL prediction becomes the held-out loss beside the machine's, and every row names the stated
+machine (:mod:`.compare`).
+
 Reuse. Other experiments train the same model through::
 
     from piami.experiments.belief_geometry import Config, train_belief_model
@@ -50,10 +57,26 @@ from piami.experiments.belief_geometry.measure import BeliefMeasurements, measur
 from piami.experiments.belief_geometry.plots import figures
 from piami.experiments.belief_geometry.train import train_belief_model
 from piami.lab import Experiment
+from piami.processes.spec import spec_files
 
 
 def describe(cfg: Config) -> str:
     """The report's opening paragraph: what is trained, on what, and what it is compared with."""
+    if cfg.data is not None:
+        return (
+            f"Data mode. A {cfg.n_layers}-layer transformer (d_model {cfg.d_model}) is trained on "
+            f"random windows of {cfg.n_ctx + 1} symbols of {cfg.data} (the last "
+            f"{cfg.data_holdout_frac:g} of every row held out). On held-out windows, linear probes "
+            "read from its residual stream the beliefs of the stated machine "
+            f"{process_of(cfg).spec}, filtered over each window from its stationary distribution: "
+            "these beliefs, its next-token distribution and its optimal loss are the stated "
+            "machine's, not a known truth's, and the data need not come from it. The network's "
+            "held-out loss is compared with the machine's (predicting the data better than the "
+            "machine is a finding about the machine, not a failure). Controls from the same run: "
+            "the untrained network must fail the same bars, a probe fitted to shuffled beliefs "
+            "must find nothing; a sanity row asks whether the machine describes the held-out "
+            "data at all."
+        )
     return (
         f"A {cfg.n_layers}-layer transformer (d_model {cfg.d_model}) is trained on fresh samples "
         f"of {process_of(cfg).spec} (context {cfg.n_ctx}). On held-out sequences its next-token "
@@ -64,6 +87,11 @@ def describe(cfg: Config) -> str:
     )
 
 
+def _inputs(cfg: Config) -> list[str]:
+    """The files a run reads (hashed into its id): the data and a ``machine(PATH)`` process."""
+    return ([cfg.data] if cfg.data else []) + spec_files(cfg.process)
+
+
 EXPERIMENT = Experiment(
     name="belief-geometry",
     config_cls=Config,
@@ -71,6 +99,7 @@ EXPERIMENT = Experiment(
     compare=compare,
     figures=figures,
     describe=describe,
+    inputs=_inputs,
     quick={
         "n_layers": 2,
         "d_mlp": 128,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from piami.errors import PiamiValueError
+from piami.errors import PiamiFileError, PiamiValueError
 from piami.models import Transformer, TransformerConfig
 from piami.processes import from_spec
 from piami.train import TrainConfig
@@ -16,10 +17,17 @@ from piami.train import TrainConfig
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """Settings of the belief-geometry experiment (defaults: Mess3(0.05, 0.85), a few minutes on
-    one CPU core; every bad value raises :class:`~piami.errors.PiamiValueError`)."""
+    one CPU core; every bad value raises :class:`~piami.errors.PiamiValueError`).
+
+    With ``data`` set (data mode, :mod:`.data`) the network trains on windows of that file and
+    ``process`` is the *stated* machine whose beliefs are probed, e.g.
+    ``'machine("DIR/machine.json")'`` written by ``piami reconstruct DATA --out DIR``.
+    """
 
     seed: int = 0  # seeds the initial weights, the training stream and the held-out sets
     process: str = "mess3(x=0.05, a=0.85)"  # spec string of a hidden Markov process
+    data: str | None = None  # symbol file (text or .npy) to train on; None: fresh samples
+    data_holdout_frac: float = 0.2  # with data: the tail of every row held out for the probes
     n_ctx: int = 10  # context length the model reads
     n_layers: int = 4  # transformer blocks
     d_model: int = 64  # residual stream width
@@ -57,6 +65,7 @@ class Config:
                 f"kl_tolerance must be a number of nats >= 0 and r2_tolerance in [0, 1], got "
                 f"{self.kl_tolerance!r} and {self.r2_tolerance!r} (issue 3's bars: 0.002, 0.015)"
             )
+        _check_data(self)
         process_of(self)  # a bad spec fails before any work
         self.train_config()  # so do bad training settings (lr, time_budget_s, ...)
 
@@ -89,6 +98,26 @@ class Config:
             device=self.device,
             dtype=self.dtype,
             n_threads=self.n_threads,
+        )
+
+
+def _check_data(cfg: Config) -> None:
+    """The data settings (the file is read, and its alphabet checked, when the run starts)."""
+    f = cfg.data_holdout_frac
+    if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
+        raise PiamiValueError(
+            f"data_holdout_frac must be a fraction in (0, 1), e.g. 0.2, got {f!r}"
+        )
+    if cfg.data is None:
+        return
+    if not isinstance(cfg.data, str) or not cfg.data.strip():
+        raise PiamiValueError(
+            f"data must be the path of a symbol file (text or .npy) or None, got {cfg.data!r}"
+        )
+    if not Path(cfg.data).is_file():
+        raise PiamiFileError(
+            f"no data file {cfg.data}; give a text file (each non-whitespace character one "
+            "symbol) or a .npy array of integer ids"
         )
 
 

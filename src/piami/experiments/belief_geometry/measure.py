@@ -22,6 +22,11 @@ import torch
 
 from piami._io import ensure_writable_dir
 from piami.experiments.belief_geometry.config import Config, build_model, process_of
+from piami.experiments.belief_geometry.data import (
+    data_held_out_sets,
+    read_data,
+    sequence_losses,
+)
 from piami.experiments.belief_geometry.train import train_belief_model
 from piami.instruments.beliefs import (
     bootstrap_r2,
@@ -48,6 +53,12 @@ class BeliefMeasurements(Measurements):
     """The measurements of one belief-geometry run (arrays in nats where they are losses).
 
     Attributes:
+        process: the spec of the process whose beliefs are the targets.
+        data: data mode only (else empty): the file, its hash and alphabet, the symbols trained
+            on and held out, and the held-out windows the stated process calls impossible.
+        seq_losses: data mode only: cross-entropy on the data's next tokens, mean over positions,
+            ``(n_seqs,)`` per window of both probe sets, by predictor (``"trained"``,
+            ``"untrained"``, ``"stated"``: the stated process).
         not_identified: why rows on the trained network cannot be decided ("" when they can).
         r2: held-out R² by target and network (``"beliefs_trained"``, ``"beliefs_untrained"``,
             ``"next_token_trained"``, ``"next_token_untrained"``), then by layer (``"embed"``,
@@ -64,6 +75,9 @@ class BeliefMeasurements(Measurements):
         optimal: the exact optimal loss (myopic entropy h(t+2)) by position, ``(n_ctx,)``.
         expected: the network's cross-entropy by position, expected over the next token.
         sampled: its cross-entropy on the sampled next token, by position.
+        stated_sampled: data mode only: the stated process's cross-entropy on the data's next
+            token, by position (in data mode the beliefs, probabilities, ``optimal`` and
+            ``expected`` are the stated process's, not a known truth's).
         r2_logprobs: R² of beliefs from the exact next-token log-probabilities.
         affine_control: the next-token probabilities are an invertible affine image of the belief.
         images: the final-layer and all-layers probes' images of the scoring set's beliefs.
@@ -72,6 +86,8 @@ class BeliefMeasurements(Measurements):
     """
 
     process: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    seq_losses: dict[str, np.ndarray] = field(default_factory=dict)
     not_identified: str = ""
     r2: dict[str, dict[str, float]]
     kl_trained: np.ndarray
@@ -86,6 +102,7 @@ class BeliefMeasurements(Measurements):
     # for the figures only
     expected: np.ndarray | None = None
     sampled: np.ndarray | None = None
+    stated_sampled: np.ndarray | None = None
     r2_logprobs: float = float("nan")
     affine_control: bool = False
     images: dict[str, np.ndarray] = field(default_factory=dict)
@@ -103,16 +120,25 @@ def _measure(cfg: Config, *, progress: bool) -> BeliefMeasurements:
     proc = process_of(cfg)
     if cfg.checkpoint_dir:  # a bad folder fails now, not after training
         ensure_writable_dir(cfg.checkpoint_dir, what="checkpoint_dir")
+    data: dict[str, Any] = {}
+    if cfg.data is not None:  # data mode: bad data, or too little of it, fails before training
+        split = read_data(cfg, proc)
+        fit, test, counts = data_held_out_sets(proc, cfg, split)
+        data = split.info() | counts
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="piami-belief-") as tmp:
         run_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else Path(tmp)
         model, _, hist = train_belief_model(cfg, run_dir, progress=progress)
     t1 = time.perf_counter()
-    fit, test = held_out_sets(proc, cfg)
+    if cfg.data is None:
+        fit, test = held_out_sets(proc, cfg)
     nets = probe_networks(cfg, {"trained": model, "untrained": build_model(cfg)}, fit, test)
-    losses = losses_by_position(proc, cfg, nets.pop("logq"), fit, test)
+    logq, logq0 = nets.pop("logq"), nets.pop("logq_untrained", None)
+    losses = losses_by_position(proc, cfg, logq, fit, test)
     m = BeliefMeasurements(
         process=proc.spec,
+        data=data,
+        seq_losses=sequence_losses(fit, test, logq, logq0) if cfg.data is not None else {},
         not_identified=budget_cut(cfg, hist),
         **nets,
         **losses,
@@ -194,6 +220,8 @@ def probe_networks(
         all_logits = torch.as_tensor(np.concatenate([fit_logits, logits]), dtype=torch.float64)
         logq = torch.log_softmax(all_logits, -1).numpy().reshape(-1, V)
         out[f"kl_{tag}"] = kl_rows(p_all, logq).reshape(-1, L)  # (sequence, position)
+        if tag == "untrained" and cfg.data is not None:  # data mode: its loss on the data
+            out["logq_untrained"] = logq.reshape(-1, L, V)
         if tag == "trained":
             out["images"], out["logq"] = preds, logq.reshape(-1, L, V)
             rng = np.random.default_rng([cfg.seed, 3])
@@ -210,12 +238,16 @@ def losses_by_position(
     L, V = cfg.n_ctx, proc.n_symbols
     p = np.concatenate([fit["probs"], test["probs"]]).reshape(-1, L, V)
     targets = np.concatenate([fit["targets"], test["targets"]])
-    return {
+    out = {
         "expected": -np.mean(np.sum(p * logq, axis=-1), axis=0),
         "sampled": -np.mean(np.take_along_axis(logq, targets[..., None], -1)[..., 0], axis=0),
         "optimal": proc.optimal_loss(L + 1)[1:],
         "entropy_per_seq": -np.sum(p * np.log(np.maximum(p, 1e-300)), axis=-1).mean(axis=1),
     }
+    if cfg.data is not None:  # the stated process on the data's own next tokens
+        p_seen = np.take_along_axis(p, targets[..., None], -1)[..., 0]
+        out["stated_sampled"] = -np.mean(np.log(np.maximum(p_seen, 1e-300)), axis=0)
+    return out
 
 
 def baselines(cfg: Config, fit: dict, test: dict, images: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -255,27 +287,43 @@ def metrics_of(m: BeliefMeasurements, hist: TrainHistory) -> dict[str, Any]:
     """The run's deterministic numbers (nothing wall-clock: that goes to ``timing``)."""
     r2 = m.r2
     kl = m.kl_trained.mean(axis=0)
+    return (
+        {
+            "tokens_seen": hist.tokens_seen[-1] if hist.tokens_seen else 0,
+            "train_steps": hist.step[-1] if hist.step else 0,
+            "train_stop_reason": hist.stop_reason or "schedule completed",
+            "kl_gap_nats": float(np.mean(kl)),
+            "kl_untrained_nats": float(np.mean(m.kl_untrained)),
+            "loss_gap_nats": float(np.mean(m.sampled - m.optimal)),  # sampled targets: noisy
+            "expected_loss_gap_nats": float(np.mean(m.expected - m.optimal)),
+            "next_token_probs_affine_in_belief": m.affine_control,
+            "r2": r2,
+            "r2_final_interval": list(m.r2_final_interval),
+            "r2_onehot_baselines": m.r2_onehot,
+            "kl_onehot_baselines_nats": m.kl_onehot,
+            "r2_concat_minus_k3_interval": list(m.concat_minus_k3_interval),
+            "r2_from_exact_next_token_logprobs": m.r2_logprobs,
+            "r2_shuffled_beliefs": m.shuffled,
+            "best_single_layer": max(
+                list(r2["beliefs_trained"])[:-1], key=r2["beliefs_trained"].get
+            ),
+            "kl_by_position": kl.tolist(),
+            "loss_by_position": m.sampled.tolist(),
+            "expected_loss_by_position": m.expected.tolist(),
+            "optimal_loss_by_position": m.optimal.tolist(),
+        }
+        | (_data_metrics(m) if m.data else {})
+    )
+
+
+def _data_metrics(m: BeliefMeasurements) -> dict[str, Any]:
+    """Data mode: the data, and the losses of the network and the stated process on it."""
     return {
-        "tokens_seen": hist.tokens_seen[-1] if hist.tokens_seen else 0,
-        "train_steps": hist.step[-1] if hist.step else 0,
-        "train_stop_reason": hist.stop_reason or "schedule completed",
-        "kl_gap_nats": float(np.mean(kl)),
-        "kl_untrained_nats": float(np.mean(m.kl_untrained)),
-        "loss_gap_nats": float(np.mean(m.sampled - m.optimal)),  # sampled targets: noisy
-        "expected_loss_gap_nats": float(np.mean(m.expected - m.optimal)),
-        "next_token_probs_affine_in_belief": m.affine_control,
-        "r2": r2,
-        "r2_final_interval": list(m.r2_final_interval),
-        "r2_onehot_baselines": m.r2_onehot,
-        "kl_onehot_baselines_nats": m.kl_onehot,
-        "r2_concat_minus_k3_interval": list(m.concat_minus_k3_interval),
-        "r2_from_exact_next_token_logprobs": m.r2_logprobs,
-        "r2_shuffled_beliefs": m.shuffled,
-        "best_single_layer": max(list(r2["beliefs_trained"])[:-1], key=r2["beliefs_trained"].get),
-        "kl_by_position": kl.tolist(),
-        "loss_by_position": m.sampled.tolist(),
-        "expected_loss_by_position": m.expected.tolist(),
-        "optimal_loss_by_position": m.optimal.tolist(),
+        "data": m.data,
+        "stated_process": m.process,
+        "stated_process_loss_by_position": m.stated_sampled.tolist(),
+        "loss_minus_stated_process_nats": float(np.mean(m.sampled - m.stated_sampled)),
+        "kl_stated_process_to_model_nats": float(np.mean(m.kl_trained)),
     }
 
 

@@ -87,20 +87,25 @@ def plot_simplex(
     return fig
 
 
-def plot_loss_by_position(losses: dict[str, np.ndarray]) -> Any:
-    """Held-out loss and KL(exact || model) at each context position."""
+def plot_loss_by_position(losses: dict[str, np.ndarray], *, stated: bool = False) -> Any:
+    """Held-out loss and KL(exact || model) at each context position (``stated``: data mode, the
+    exact side is a stated machine's, and ``losses["stated"]`` is its loss on the data)."""
     import matplotlib.pyplot as plt
 
     pos = np.arange(len(losses["optimal"]))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a1.plot(pos, losses["optimal"], "k--", marker="o", label="optimal: myopic entropy h(t+2)")
+    who = "stated machine's " if stated else ""
+    a1.plot(pos, losses["optimal"], "k--", marker="o", label=f"{who}optimal: myopic entropy h(t+2)")
     a1.plot(
         pos,
         losses["expected"],
         marker="s",
         color="C0",
-        label="network, expected over the next token",
+        label="network, expected over the next token"
+        + (" under the stated machine" if stated else ""),
     )
+    if stated:
+        a1.plot(pos, losses["stated"], marker="^", color="C2", label="stated machine, data")
     a1.plot(
         pos,
         losses["sampled"],
@@ -108,20 +113,21 @@ def plot_loss_by_position(losses: dict[str, np.ndarray]) -> Any:
         marker="x",
         color="C0",
         alpha=0.5,
-        label="network, sampled next token",
+        label="network, " + ("data's next token" if stated else "sampled next token"),
     )
     a1.set_xlabel("context position t")
     a1.set_ylabel("cross-entropy (nats)")
-    a1.legend(fontsize=8)
+    a1.legend(fontsize=7 if stated else 8)
     a2.semilogy(pos, np.maximum(losses["kl"], 1e-8), marker="o", color="C3")
     a2.set_xlabel("context position t")
-    a2.set_ylabel("KL(exact ‖ model) (nats)")
+    a2.set_ylabel("KL(stated machine ‖ model) (nats)" if stated else "KL(exact ‖ model) (nats)")
     fig.tight_layout()
     return fig
 
 
-def plot_loss_curve(hist: Any, optimal_mean: float) -> Any:
-    """Training loss against tokens with the optimal-loss floor, and the held-out gap (log)."""
+def plot_loss_curve(hist: Any, optimal_mean: float, *, stated: bool = False) -> Any:
+    """Training loss against tokens with the optimal-loss floor, and the held-out gap (log;
+    ``stated``: data mode, the gap to a stated machine, which may be negative: linear axis)."""
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -131,10 +137,12 @@ def plot_loss_curve(hist: Any, optimal_mean: float) -> Any:
     smooth = np.convolve(loss, np.ones(w) / w, mode="valid")
     a1.plot(tokens, loss, color="C0", alpha=0.25, lw=0.6)
     a1.plot(tokens[w - 1 :], smooth, color="C0", label="training loss")
-    a1.axhline(optimal_mean, color="k", ls="--", label=f"optimal floor {optimal_mean:.4f}")
+    floor = "stated machine's optimal loss" if stated else "optimal floor"
+    a1.axhline(optimal_mean, color="k", ls="--", label=f"{floor} {optimal_mean:.4f}")
     a1.set_xlabel("tokens seen")
     a1.set_ylabel("cross-entropy (nats)")
-    a1.set_ylim(optimal_mean - 0.02, max(optimal_mean + 0.3, float(np.median(loss[:5])) + 0.02))
+    low = min(optimal_mean, float(np.min(smooth))) if stated else optimal_mean  # may beat it
+    a1.set_ylim(low - 0.02, max(optimal_mean + 0.3, float(np.median(loss[:5])) + 0.02))
     a1.legend(fontsize=8)
     if hist.eval_loss:
         step_tokens = dict(zip(hist.step, hist.tokens_seen, strict=True))
@@ -144,11 +152,19 @@ def plot_loss_curve(hist: Any, optimal_mean: float) -> Any:
             for s, g in zip(hist.eval_step, gaps, strict=True)
             if s in step_tokens
         ]
-        if pairs:
+        if pairs and stated:
+            et, eg = np.asarray(pairs).T
+            a2.semilogx(et, eg, marker=".", color="C3")
+            a2.axhline(0.0, color="k", lw=0.6)
+        elif pairs:
             et, eg = np.asarray(pairs).T
             a2.loglog(et, np.maximum(eg, 1e-5), marker=".", color="C3")
         a2.set_xlabel("tokens seen")
-        a2.set_ylabel("held-out loss − exact predictor's loss (nats)")
+        a2.set_ylabel(
+            "held-out loss − stated machine's loss (nats)"
+            if stated
+            else "held-out loss − exact predictor's loss (nats)"
+        )
     fig.tight_layout()
     return fig
 
@@ -187,6 +203,16 @@ def figures(cfg: Config, m: BeliefMeasurements) -> list[FigureSpec]:
     return [_simplex_figure(cfg, m), *_loss_figures(m), _r2_figure(cfg, m)]
 
 
+def _stated_caption(m: BeliefMeasurements) -> str:
+    if not m.data:
+        return ""
+    return (
+        f" Data mode: the network was trained on {m.data['source']}; beliefs, next-token "
+        f"distributions and optimal loss are those of the stated machine {m.process}, not of a "
+        "known truth."
+    )
+
+
 def _simplex_figure(cfg: Config, m: BeliefMeasurements) -> FigureSpec:
     final = f"final layer (L{cfg.n_layers - 1}) probe"
     titles = {"final": final, "concat": "all layers concatenated"}
@@ -203,27 +229,30 @@ def _simplex_figure(cfg: Config, m: BeliefMeasurements) -> FigureSpec:
         figure=fig,
         caption="Exact beliefs after each held-out prefix (left) and "
         "the linear probes' images of the residual stream, each point coloured by "
-        f"its exact belief{pca}.",
+        f"its exact belief{pca}." + _stated_caption(m),
     )
 
 
 def _loss_figures(m: BeliefMeasurements) -> list[FigureSpec]:
     losses = {"sampled": m.sampled, "expected": m.expected, "optimal": m.optimal}
     losses["kl"] = m.kl_trained.mean(axis=0)
+    stated = bool(m.data)
+    if stated:
+        losses["stated"] = m.stated_sampled
     return [
         FigureSpec(
             name="loss_by_position",
-            figure=plot_loss_by_position(losses),
+            figure=plot_loss_by_position(losses, stated=stated),
             caption="Held-out cross-entropy per position beside the exact optimal loss (myopic "
             "entropy; Crutchfield & Feldman 2003), and the KL divergence from the exact "
-            "next-token distribution to the network's.",
+            "next-token distribution to the network's." + _stated_caption(m),
         ),
         FigureSpec(
             name="loss_curve",
-            figure=plot_loss_curve(m.history, float(np.mean(m.optimal))),
+            figure=plot_loss_curve(m.history, float(np.mean(m.optimal)), stated=stated),
             caption="Training loss with the optimal-loss floor (myopic entropy averaged over "
             "positions); right: held-out loss minus the exact predictor's loss on the same "
-            "sequences, log axes.",
+            "sequences, log axes." + _stated_caption(m),
         ),
     ]
 
@@ -250,7 +279,7 @@ def _r2_figure(cfg: Config, m: BeliefMeasurements) -> FigureSpec:
         "= all layers side by side); dotted: the mean belief given the position and "
         "the last k tokens, and the best affine read-out of the belief from the exact next-token "
         "log-probabilities (what carrying only the optimal prediction would give); dashed red: "
-        "the final layer's bar." + note,
+        "the final layer's bar." + note + _stated_caption(m),
     )
 
 

@@ -23,20 +23,10 @@ from piami.instruments.reconstruction.result import default_max_length
 from piami.instruments.reconstruction.score import smoothed
 from piami.models import Transformer, residual_stream
 from piami.train import TrainHistory, train
+from piami.train.windows import window_sampler as _window_sampler
 
 #: Window lengths of the position + last-k-token lookups.
 LOOKUP_K = (1, 2, 3, 4)
-
-
-def _window_sampler(rows: np.ndarray, length: int) -> Any:
-    """``sample(n, rng)``: ``n`` windows of ``length`` symbols at random rows and offsets."""
-
-    def sample(n: int, rng: np.random.Generator) -> np.ndarray:
-        r = rng.integers(0, rows.shape[0], n)
-        o = rng.integers(0, rows.shape[1] - length + 1, n)
-        return rows[r[:, None], o[:, None] + np.arange(length)]
-
-    return sample
 
 
 def _reconstruct(tokens: np.ndarray, k: int, cfg: Config) -> tuple[Any, dict[str, Any]]:
