@@ -19,6 +19,7 @@ import numpy as np
 from piami.errors import DivergentQuantityError, PiamiValueError
 from piami.instruments.reconstruction.result import Reconstruction
 from piami.processes.ghmm import GeneralizedHiddenMarkovModel
+from piami.processes.machine_file import machine_transitions
 
 __all__ = ["block_bootstrap", "machine_measures", "machine_record", "state_diagram_dot"]
 
@@ -116,16 +117,6 @@ def machine_measures(
     return out
 
 
-def _transitions(machine: GeneralizedHiddenMarkovModel, alphabet: tuple[str, ...]) -> list[dict]:
-    T = machine.T
-    edges = []
-    for x, i, j in zip(*np.nonzero(np.abs(T) > 1e-12), strict=True):
-        edges.append(
-            {"from": int(i), "to": int(j), "symbol": alphabet[x], "probability": float(T[x, i, j])}
-        )
-    return sorted(edges, key=lambda e: (e["from"], e["symbol"], e["to"]))
-
-
 def machine_record(
     recon: Reconstruction,
     alphabet: tuple[str, ...],
@@ -142,7 +133,7 @@ def machine_record(
         "n_samples": recon.n_samples,
         "max_length": recon.max_length,
         "unifilar": bool(recon.machine.is_unifilar()),
-        "transitions": _transitions(recon.machine, alphabet),
+        "transitions": machine_transitions(recon.machine, alphabet),
         **measures,
         "units": "bits",
         "details": recon.details,
@@ -162,7 +153,7 @@ def state_diagram_dot(recon: Reconstruction, alphabet: tuple[str, ...]) -> str:
         '  edge [fontname="Helvetica", fontsize=10];',
     ]
     lines += [f"  s{i} [label={quote(f'S{i}')}];" for i in range(recon.n_states)]
-    for e in _transitions(recon.machine, alphabet):
+    for e in machine_transitions(recon.machine, alphabet):
         label = quote(f"{e['symbol']} | {e['probability']:.3f}")
         lines.append(f"  s{e['from']} -> s{e['to']} [label={label}];")
     lines.append("}")
