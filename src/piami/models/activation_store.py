@@ -118,7 +118,8 @@ class ActivationStore(Mapping[str, torch.Tensor]):
         >>> writer.add({"x": torch.zeros(2, 3)}, rows=2)
         >>> writer.add({"x": torch.ones(1, 3)}, rows=1)
         >>> store = writer.finish()
-        >>> store.shape("x"), store["x"][:, 0].tolist(), store.rows("x", 1, 3)[:, 0].tolist()
+        >>> x = store["x"]
+        >>> store.shape("x"), x[:, 0].tolist(), store.rows("x", 1, 3)[:, 0].tolist()
         ((3, 3), [0.0, 0.0, 1.0], [0.0, 1.0])
     """
 
