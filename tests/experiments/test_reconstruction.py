@@ -21,6 +21,7 @@ from piami.experiments.reconstruction import (
     ReconstructionMeasurements,
     compare,
 )
+from piami.experiments.reconstruction.compare import unsync_at
 
 CFG = Config(
     sizes=(1_000, 3_000, 10_000, 30_000, 100_000),
@@ -42,7 +43,9 @@ def good() -> ReconstructionMeasurements:
         m.exact_c_bits[name] = C_EXACT
         m.states[name] = np.full(shape, 2)
         m.c_bits[name] = C_EXACT + 0.001 * rng.standard_normal(shape)
-        m.kl[name] = (1 + 0.05 * rng.standard_normal(shape)) / (2 * sizes)
+        # Wilks with the effective sample N (1 - u(L)): u = 0 for the golden mean
+        infl = np.array([1 / (1 - unsync_at(name, n)) for n in CFG.sizes])[:, None]
+        m.kl[name] = infl * (1 + 0.05 * rng.standard_normal(shape)) / (2 * sizes)
     m.rrxor_h_bits = [0.90, 0.86, 0.76]
     m.rrxor_h_se_bits = [0.0015, 0.0015, 0.0017]
     m.rrxor_states = [8, 16, 16]
@@ -57,6 +60,22 @@ def good() -> ReconstructionMeasurements:
 def test_every_row_passes_on_a_good_reconstruction():
     rows = compare(CFG, good())
     assert all(r.passed for r in rows), [r.name for r in rows if not r.passed]
+
+
+def test_rate_prediction_counts_only_synchronized_histories():
+    """The golden mean synchronizes on every history (plain Wilks: 1); the even process does not
+    on 1^L, so its prediction is the mean of 1 / (1 - Pr(1^L)) at each size's L."""
+    from piami.instruments.reconstruction.result import default_max_length
+    from piami.processes import even_process
+
+    rows = {r.name: r for r in compare(CFG, good())}
+    assert rows["golden_mean: 2 N x (KL rate) / d, averaged over sizes and samples"].predicted == 1
+    even = even_process()
+    expected = np.mean(
+        [1 / (1 - even.word_probability([1] * default_max_length(n, 2))) for n in CFG.sizes]
+    )
+    got = rows["even_process: 2 N x (KL rate) / d, averaged over sizes and samples"]
+    assert got.predicted == pytest.approx(expected, rel=1e-12) and got.predicted > 1.1
 
 
 def _false_splits(m, name):

@@ -20,6 +20,7 @@ from piami.theory.mixed_state import (
     MixedStatePresentation,
     belief_layers,
     mixed_state_presentation,
+    unsynchronized_probability,
 )
 from piami.theory.scaling import alpha_d, collapse, power_law, predicted_loss, resolvable_context
 
@@ -47,4 +48,5 @@ __all__ = [
     "stationary_distribution",
     "statistical_complexity",
     "to_bits",
+    "unsynchronized_probability",
 ]

@@ -308,4 +308,62 @@ def belief_layers(
     return BeliefLayers(next_entropy=ent, n_beliefs=nb, spacing=sp)
 
 
-__all__ = ["BeliefLayers", "MixedStatePresentation", "belief_layers", "mixed_state_presentation"]
+def unsynchronized_probability(
+    T: Float[np.ndarray, "n_symbols n_states n_states"],
+    length: int,
+    *,
+    root: Float[np.ndarray, " n_states"],
+    tol: float = 1e-10,
+) -> float:
+    """Probability that a word of ``length`` symbols leaves the state uncertain.
+
+    After the word ``w`` the belief is ``root T^(w) / |root T^(w)|``; the observer is
+    *synchronized* when that belief is a single state (Crutchfield & Feldman 2003, Sec. V; Travers
+    & Crutchfield 2011). This is ``sum_w Pr(w) [max_s eta_w(s) < 1]`` over the words of that length,
+    computed layer by layer with equal beliefs merged (exact for the finite presentations of a
+    unifilar HMM's words). For the even process it is ``Pr(1^L)``: every word with a 0 fixes the
+    parity.
+
+    Args:
+        T: transition tensor of an HMM (non-negative entries).
+        length: word length ``L >= 0``.
+        root: the belief before the word (usually the stationary distribution).
+        tol: beliefs equal after rounding to this grid are merged; a belief within ``tol`` of a
+            single state counts as synchronized.
+
+    Returns:
+        the probability, in ``[0, 1]``.
+
+    Example:
+        >>> from piami.processes import even_process, golden_mean
+        >>> p = even_process()
+        >>> round(unsynchronized_probability(p.T, 3, root=p.stationary_distribution()), 6)
+        0.333333
+        >>> g = golden_mean()
+        >>> unsynchronized_probability(g.T, 3, root=g.stationary_distribution())
+        0.0
+    """
+    if length < 0 or not tol > 0:
+        raise PiamiValueError(f"need length >= 0 and tol > 0, got {length} and {tol}")
+    T = np.asarray(T, dtype=np.float64)
+    if np.any(T < 0):
+        raise PiamiValueError("unsynchronized_probability needs an HMM (non-negative T)")
+    B = np.asarray(root, dtype=np.float64)[None, :] / np.sum(root)
+    w = np.ones(1)
+    for _ in range(length):
+        nxt = np.einsum("bi,xij->xbj", B, T)  # (symbol, belief, state)
+        mass = nxt.sum(axis=2)
+        keep = mass > PROB_FLOOR
+        B = nxt[keep] / mass[keep][:, None]
+        w = (mass * w[None, :])[keep]
+        B, w = _merge(B, w, tol)
+    return float(np.clip(w[B.max(axis=1) < 1.0 - tol].sum(), 0.0, 1.0))
+
+
+__all__ = [
+    "BeliefLayers",
+    "MixedStatePresentation",
+    "belief_layers",
+    "mixed_state_presentation",
+    "unsynchronized_probability",
+]
