@@ -22,6 +22,14 @@ from typing import Any
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "contract": ("NotFittedError", "PiamiEstimator", "check_random_state"),
     "probes": ("LinearProbe", "r2_scores"),
+    "belief_probe": ("BeliefProbeReport", "predictor_kl", "probe_beliefs"),
+    "by_layer": (
+        "causal_lm_loss",
+        "cka_by_layer",
+        "dimension_by_layer",
+        "flatten_positions",
+        "next_token_data",
+    ),
     "curves": ("first_crossing", "loglog_slope", "loglog_slope_interval"),
     "learning_coefficient": ("LLCEstimator",),
     "statistics": ("lagged_correlations", "CorrelationProfile"),

@@ -28,18 +28,15 @@ from piami.experiments.belief_geometry.data import (
     sequence_losses,
 )
 from piami.experiments.belief_geometry.train import train_belief_model
+from piami.instruments.belief_probe import BeliefProbeReport, predictor_kl, probe_beliefs
 from piami.instruments.beliefs import (
     bootstrap_r2,
-    kl_rows,
     logprob_r2,
     next_token_kl,
     percentile_interval,
     probe_r2_by_layer,
-    shuffled_r2,
     window_ids,
-    window_means,
 )
-from piami.instruments.probes import r2_scores
 from piami.lab import Measurements
 from piami.models import Transformer, limit_threads, residual_stream
 from piami.train import TrainHistory
@@ -134,6 +131,7 @@ def _measure(cfg: Config, *, progress: bool) -> BeliefMeasurements:
         fit, test = held_out_sets(proc, cfg)
     nets = probe_networks(cfg, {"trained": model, "untrained": build_model(cfg)}, fit, test)
     logq, logq0 = nets.pop("logq"), nets.pop("logq_untrained", None)
+    probe = nets.pop("probe")
     losses = losses_by_position(proc, cfg, logq, fit, test)
     m = BeliefMeasurements(
         process=proc.spec,
@@ -142,7 +140,7 @@ def _measure(cfg: Config, *, progress: bool) -> BeliefMeasurements:
         not_identified=budget_cut(cfg, hist),
         **nets,
         **losses,
-        **baselines(cfg, fit, test, nets["images"]),
+        **baselines(cfg, fit, test, probe),
         r2_logprobs=logprob_r2(fit["probs"], test["probs"], fit["beliefs"], test["beliefs"]),
         affine_control=emission_full_rank(proc),
         beliefs=test["beliefs"],
@@ -201,33 +199,48 @@ def probe_networks(
 ) -> dict[str, Any]:
     """Probe R² by layer, KL(exact || network) per prefix, and (trained) the shuffled null.
 
+    The beliefs are probed with :func:`~piami.instruments.belief_probe.probe_beliefs` on the two
+    sets side by side (the first ``n_probe_seqs`` sequences fit, the rest score).
+
     Returns:
         ``r2``, ``kl_<tag>`` ``(n_seqs, n_ctx)`` for each network, and for the trained one the
         probes' ``images``, its log-probabilities ``logq`` ``(n_seqs, n_ctx, d_vocab)`` over both
-        sets, and ``shuffled``.
+        sets, ``shuffled`` and its ``probe`` report (which holds the position + last-k baselines).
     """
     L, V = cfg.n_ctx, fit["probs"].shape[1]
     layers = ["embed"] + [f"L{i}" for i in range(cfg.n_layers)] + ["concat"]
     p_all = np.concatenate([fit["probs"], test["probs"]])
+    tokens = np.concatenate([fit["inputs"], test["inputs"]])
+    beliefs = np.concatenate([fit["beliefs"], test["beliefs"]]).reshape(len(tokens), L, -1)
     out: dict[str, Any] = {"r2": {}}
     for tag, net in nets.items():
         a_fit, fit_logits = residual_stream(net, fit["inputs"])
         a_test, logits = residual_stream(net, test["inputs"])
-        rb, preds = probe_r2_by_layer(a_fit, a_test, fit["beliefs"], test["beliefs"])
+        acts = {
+            name: np.concatenate([a, b]).reshape(len(tokens), L, -1)
+            for name, a, b in zip(layers[:-1], a_fit, a_test, strict=True)
+        }
+        rng = np.random.default_rng([cfg.seed, 3])  # the shuffled null's permutations
+        rep = probe_beliefs(acts, beliefs, tokens, last_k=4, n_symbols=V, random_state=rng)
+        rb = [rep.r2[name] for name in layers[:-1]] + [rep.r2_all]
         rp, _ = probe_r2_by_layer(a_fit, a_test, fit["probs"], test["probs"])
         out["r2"][f"beliefs_{tag}"] = dict(zip(layers, rb, strict=True))
         out["r2"][f"next_token_{tag}"] = dict(zip(layers, rp, strict=True))
-        all_logits = torch.as_tensor(np.concatenate([fit_logits, logits]), dtype=torch.float64)
-        logq = torch.log_softmax(all_logits, -1).numpy().reshape(-1, V)
-        out[f"kl_{tag}"] = kl_rows(p_all, logq).reshape(-1, L)  # (sequence, position)
+        all_logits = np.concatenate([fit_logits, logits])
+        out[f"kl_{tag}"] = predictor_kl(all_logits, p_all.reshape(-1, L, V))  # (seq, position)
         if tag == "untrained" and cfg.data is not None:  # data mode: its loss on the data
-            out["logq_untrained"] = logq.reshape(-1, L, V)
+            out["logq_untrained"] = _log_softmax64(all_logits)
         if tag == "trained":
-            out["images"], out["logq"] = preds, logq.reshape(-1, L, V)
-            rng = np.random.default_rng([cfg.seed, 3])
-            out["shuffled"] = shuffled_r2(a_fit, a_test, fit["beliefs"], test["beliefs"], rng)
-        del a_fit, a_test
+            out["images"] = {"final": rep.predictions[layers[-2]], "concat": rep.prediction_all}
+            out["logq"], out["probe"] = _log_softmax64(all_logits), rep
+            out["shuffled"] = rep.shuffled_r2_all
+        del a_fit, a_test, acts
     return out
+
+
+def _log_softmax64(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of float32 logits, taken in float64."""
+    return torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), -1).numpy()
 
 
 def losses_by_position(
@@ -250,21 +263,23 @@ def losses_by_position(
     return out
 
 
-def baselines(cfg: Config, fit: dict, test: dict, images: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The position + last-k-token baselines (k = 1..4) and the bootstrap intervals."""
+def baselines(cfg: Config, fit: dict, test: dict, probe: BeliefProbeReport) -> dict[str, Any]:
+    """The position + last-k-token baselines (k = 1..4; R² from the trained network's ``probe``
+    report) and the bootstrap intervals."""
     V = fit["probs"].shape[1]
     out: dict[str, Any] = {"r2_onehot": {}, "kl_onehot": {}}
     for k in range(1, 5):
         ids = [window_ids(d["inputs"], k, V) for d in (fit, test)]
         name = f"position + last {k} token{'s' if k > 1 else ''}"
-        pred = window_means(ids[0], ids[1], fit["beliefs"])
-        out["r2_onehot"][name] = r2_scores(test["beliefs"], pred)[0]
+        out["r2_onehot"][name] = probe.baseline_r2[k]
         out["kl_onehot"][name] = next_token_kl(ids[0], ids[1], fit["probs"], test["probs"])
-        if k == 3:
-            k3 = pred
     reps = bootstrap_r2(
         test["beliefs"],
-        {"final": images["final"], "concat": images["concat"], "k3": k3},
+        {
+            "final": probe.predictions[probe.names[-1]],
+            "concat": probe.prediction_all,
+            "k3": probe.baseline_predictions[3],
+        },
         cfg.n_ctx,
         np.random.default_rng([cfg.seed, 4]),
     )
