@@ -55,14 +55,16 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from piami._io import atomic_write_json
 from piami.errors import PiamiError, PiamiFileError, PiamiTypeError, PiamiValueError
-from piami.models.transformer import Transformer
+from piami.models.transformer import Transformer, TransformerConfig
 
 #: piami's ``act_fn`` -> GPT-2's ``activation_function`` (exact erf GELU is HF's "gelu").
 HF_ACTIVATION = {"gelu": "gelu", "relu": "relu", "silu": "silu"}
@@ -175,59 +177,86 @@ def fold_unembed_bias(
     return folded.to(beta.device)
 
 
-def _pad_heads(W: torch.Tensor, width: int, scale: float = 1.0) -> torch.Tensor:
-    """``(n_heads, d_in, d_head)`` -> ``(d_in, n_heads * width)``, zero-padded, scaled.
+def gpt2_weights(
+    params: Mapping[str, torch.Tensor], cfg: TransformerConfig, *, q_scale: float | None = None
+) -> dict[str, torch.Tensor]:
+    """GPT-2 weights (Hugging Face names) of piami parameters, as a differentiable map.
 
-    A bias ``(n_heads, d_head)`` goes in as ``b[:, None]`` and comes out ``(1, n_heads * width)``.
+    Conv1D weights are ``(in, out)`` as in GPT-2: ``c_attn = [Q | K | V]``, head ``h`` in columns
+    ``h*D .. h*D + d_head`` of each third, zero beyond; ``c_proj`` reads the same rows. Autograd
+    flows through every entry (the fold of ``b_U`` included), so a sampler that moves piami's
+    parameters can run the Hugging Face forward pass at each sample (the round-trip experiment's
+    LLC). Shapes are not checked here: :func:`gpt2_state_dict` checks them.
+
+    Args:
+        params: a piami :class:`~piami.models.Transformer`'s ``named_parameters``, by name.
+        cfg: its shape.
+        q_scale: the factor on ``W_Q`` and ``b_Q``; default ``sqrt((d_model / n_heads) /
+            d_head)``, which keeps piami's ``1 / sqrt(d_head)`` logit scale (another value gives a
+            deliberately broken export, for controls).
+
+    Returns:
+        The state dict, tensors sharing autograd history with ``params``.
     """
-    h, d, dh = W.shape
-    out = W.new_zeros(d, h, width)
-    out[:, :, :dh] = W.permute(1, 0, 2) * scale
-    return out.reshape(d, h * width)
+    width = cfg.d_model // cfg.n_heads
+    s = math.sqrt(width / cfg.d_head) if q_scale is None else float(q_scale)
+
+    def heads(W: torch.Tensor, scale: float = 1.0) -> torch.Tensor:  # (h, d, dh) -> (d, h*width)
+        h, d, dh = W.shape
+        return F.pad(W.permute(1, 0, 2) * scale, (0, width - dh)).reshape(d, h * width)
+
+    def head_bias(b: torch.Tensor, scale: float = 1.0) -> torch.Tensor:  # (h, dh) -> (h*width,)
+        return F.pad(b * scale, (0, width - b.shape[-1])).reshape(-1)
+
+    W_U, b_U, beta = params["W_U"], params["b_U"], params["ln_final.b"]
+    delta = b_U.double().cpu() @ torch.linalg.pinv(W_U.double().cpu())  # delta W_U = b_U
+    out = {
+        "transformer.wte.weight": params["W_E"],
+        "transformer.wpe.weight": params["W_pos"],
+        "transformer.ln_f.weight": params["ln_final.w"],
+        "transformer.ln_f.bias": (beta.double().cpu() + delta).to(beta.dtype).to(beta.device),
+        "lm_head.weight": W_U.T,
+    }
+    for i in range(cfg.n_layers):
+        p, q = f"blocks.{i}.", f"transformer.h.{i}."
+        out[q + "ln_1.weight"], out[q + "ln_1.bias"] = params[p + "ln1.w"], params[p + "ln1.b"]
+        scales = {"Q": s, "K": 1.0, "V": 1.0}
+        out[q + "attn.c_attn.weight"] = torch.cat(
+            [heads(params[p + f"attn.W_{x}"], scales[x]) for x in "QKV"], 1
+        )
+        out[q + "attn.c_attn.bias"] = torch.cat(
+            [head_bias(params[p + f"attn.b_{x}"], scales[x]) for x in "QKV"]
+        )
+        W_O = params[p + "attn.W_O"]  # (h, dh, d): rows padded to width
+        out[q + "attn.c_proj.weight"] = F.pad(W_O, (0, 0, 0, width - cfg.d_head)).reshape(
+            -1, W_O.shape[-1]
+        )
+        out[q + "attn.c_proj.bias"] = params[p + "attn.b_O"]
+        if cfg.d_mlp > 0:
+            out[q + "ln_2.weight"], out[q + "ln_2.bias"] = params[p + "ln2.w"], params[p + "ln2.b"]
+            out[q + "mlp.c_fc.weight"] = params[p + "mlp.W_in"]
+            out[q + "mlp.c_fc.bias"] = params[p + "mlp.b_in"]
+            out[q + "mlp.c_proj.weight"] = params[p + "mlp.W_out"]
+            out[q + "mlp.c_proj.bias"] = params[p + "mlp.b_out"]
+        else:  # a width-1 MLP with zero weights: act(0) = 0 for gelu, relu, silu
+            z, d = W_U.new_zeros, cfg.d_model
+            out[q + "ln_2.weight"], out[q + "ln_2.bias"] = z(d) + 1, z(d)
+            out[q + "mlp.c_fc.weight"], out[q + "mlp.c_fc.bias"] = z(d, 1), z(1)
+            out[q + "mlp.c_proj.weight"], out[q + "mlp.c_proj.bias"] = z(1, d), z(d)
+    return out
 
 
 @torch.no_grad()
 def gpt2_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
     """The ``GPT2LMHeadModel`` state dict (Hugging Face names) that computes ``model``'s logits.
 
-    Conv1D weights are ``(in, out)`` as in GPT-2: ``c_attn = [Q | K | V]``, head ``h`` in columns
-    ``h*D .. h*D + d_head`` of each third; ``c_proj`` reads the same rows. See the module docstring.
+    :func:`gpt2_weights` at the model's weights, after checking the model can be exported (and
+    that ``b_U`` can be folded into the final LayerNorm bias), detached. See the module docstring.
     """
-    width = hf_head_dim(model)
-    cfg = model.cfg
-    s = math.sqrt(width / cfg.d_head)  # keeps piami's 1/sqrt(d_head) logit scale
-    sd: dict[str, torch.Tensor] = {
-        "transformer.wte.weight": model.W_E,
-        "transformer.wpe.weight": model.W_pos,
-        "transformer.ln_f.weight": model.ln_final.w,
-        "transformer.ln_f.bias": fold_unembed_bias(
-            model.W_U, model.b_U, model.ln_final.b, dtype=model.W_U.dtype
-        ),
-        "lm_head.weight": model.W_U.T,
-    }
-    for i, block in enumerate(model.blocks):
-        a, p = block.attn, f"transformer.h.{i}."
-        sd[p + "ln_1.weight"], sd[p + "ln_1.bias"] = block.ln1.w, block.ln1.b
-        sd[p + "attn.c_attn.weight"] = torch.cat(
-            [_pad_heads(a.W_Q, width, s), _pad_heads(a.W_K, width), _pad_heads(a.W_V, width)], 1
-        )
-        b_QKV = [_pad_heads(b[:, None], width, c) for b, c in ((a.b_Q, s), (a.b_K, 1), (a.b_V, 1))]
-        sd[p + "attn.c_attn.bias"] = torch.cat(b_QKV, 1)[0]
-        W_O = a.W_O.new_zeros(cfg.n_heads, width, cfg.d_model)
-        W_O[:, : cfg.d_head] = a.W_O
-        sd[p + "attn.c_proj.weight"] = W_O.reshape(cfg.n_heads * width, cfg.d_model)
-        sd[p + "attn.c_proj.bias"] = a.b_O
-        if block.has_mlp:
-            sd[p + "ln_2.weight"], sd[p + "ln_2.bias"] = block.ln2.w, block.ln2.b
-            sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"] = block.mlp.W_in, block.mlp.b_in
-            sd[p + "mlp.c_proj.weight"] = block.mlp.W_out
-            sd[p + "mlp.c_proj.bias"] = block.mlp.b_out
-        else:  # a width-1 MLP with zero weights: act(0) = 0 for gelu, relu, silu
-            z, d = model.W_E.new_zeros, cfg.d_model
-            sd[p + "ln_2.weight"], sd[p + "ln_2.bias"] = z(d) + 1, z(d)
-            sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"] = z(d, 1), z(1)
-            sd[p + "mlp.c_proj.weight"], sd[p + "mlp.c_proj.bias"] = z(1, d), z(d)
-    return {k: v.detach().clone().contiguous() for k, v in sd.items()}
+    hf_head_dim(model)
+    fold_unembed_bias(model.W_U, model.b_U, model.ln_final.b, dtype=model.W_U.dtype)  # checks
+    params = dict(model.named_parameters())
+    return {k: v.detach().clone().contiguous() for k, v in gpt2_weights(params, model.cfg).items()}
 
 
 def to_huggingface(model: Transformer, out_dir: str | os.PathLike | None = None) -> Any:

@@ -12,8 +12,8 @@ To put the *same* quantity through the Hugging Face forward pass, :class:`Throug
 piami's parameters as its own and computes its logits as the Hugging Face model's at
 ``gpt2_weights(w)``: the export map applied to every sampled ``w``. SGLD then moves the same
 coordinates with the same noise on both paths, and the two LLC estimates differ only by how the
-two forward passes round. :func:`gpt2_weights` repeats the operations of
-:func:`piami.models.export.gpt2_state_dict` (without ``no_grad``), so at ``w*`` it reproduces the
+two forward passes round. :func:`piami.models.export.gpt2_weights` is the differentiable map that
+:func:`~piami.models.export.gpt2_state_dict` itself applies, so at ``w*`` it reproduces the
 exported weights bit for bit (a sanity row checks it); ``q_scale=1`` gives the deliberately broken
 export the controls use (``W_Q`` not rescaled).
 """
@@ -21,77 +21,18 @@ export the controls use (``W_Q`` not rescaled).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from piami.models import Transformer, TransformerConfig
-from piami.models.export import gpt2_config
+from piami.models.export import gpt2_config, gpt2_weights
 
 
 def q_scale_of(cfg: TransformerConfig) -> float:
     """The export's query scale ``sqrt(d_model / n_heads / d_head)`` (1 when no padding)."""
     return math.sqrt((cfg.d_model // cfg.n_heads) / cfg.d_head)
-
-
-def gpt2_weights(
-    params: Mapping[str, torch.Tensor], cfg: TransformerConfig, *, q_scale: float
-) -> dict[str, torch.Tensor]:
-    """GPT-2 weights (Hugging Face names) of piami parameters ``params``, differentiably.
-
-    Args:
-        params: a piami :class:`~piami.models.Transformer`'s ``named_parameters``, by name.
-        cfg: its shape (layer norm ``"ln"``, ``n_heads * d_head <= d_model``).
-        q_scale: the factor on ``W_Q`` and ``b_Q``: :func:`q_scale_of` for the exact export, 1
-            for the broken one.
-
-    Returns:
-        The state dict :func:`~piami.models.export.gpt2_state_dict` gives at the same weights
-        (for ``q_scale = q_scale_of(cfg)``).
-    """
-    width = cfg.d_model // cfg.n_heads
-
-    def heads(W: torch.Tensor, scale: float = 1.0) -> torch.Tensor:  # (h, d, dh) -> (d, h*width)
-        h, d, dh = W.shape
-        return F.pad(W.permute(1, 0, 2) * scale, (0, width - dh)).reshape(d, h * width)
-
-    def head_bias(b: torch.Tensor, scale: float = 1.0) -> torch.Tensor:  # (h, dh) -> (h*width,)
-        return F.pad(b * scale, (0, width - b.shape[-1])).reshape(-1)
-
-    W_U, b_U, beta = params["W_U"], params["b_U"], params["ln_final.b"]
-    fold = b_U.double().cpu() @ torch.linalg.pinv(W_U.double().cpu())  # delta W_U = b_U
-    out = {
-        "transformer.wte.weight": params["W_E"],
-        "transformer.wpe.weight": params["W_pos"],
-        "transformer.ln_f.weight": params["ln_final.w"],
-        "transformer.ln_f.bias": (beta.double().cpu() + fold).to(beta.dtype).to(beta.device),
-        "lm_head.weight": W_U.T,
-    }
-    for i in range(cfg.n_layers):
-        p, q = f"blocks.{i}.", f"transformer.h.{i}."
-        out[q + "ln_1.weight"], out[q + "ln_1.bias"] = params[p + "ln1.w"], params[p + "ln1.b"]
-        out[q + "attn.c_attn.weight"] = torch.cat(
-            [heads(params[p + f"attn.W_{x}"], q_scale if x == "Q" else 1.0) for x in "QKV"], 1
-        )
-        out[q + "attn.c_attn.bias"] = torch.cat(
-            [head_bias(params[p + f"attn.b_{x}"], q_scale if x == "Q" else 1.0) for x in "QKV"]
-        )
-        W_O = params[p + "attn.W_O"]  # (h, dh, d): rows padded to width
-        out[q + "attn.c_proj.weight"] = F.pad(W_O, (0, 0, 0, width - cfg.d_head)).reshape(
-            -1, W_O.shape[-1]
-        )
-        out[q + "attn.c_proj.bias"] = params[p + "attn.b_O"]
-        out[q + "ln_2.weight"], out[q + "ln_2.bias"] = params[p + "ln2.w"], params[p + "ln2.b"]
-        out[q + "mlp.c_fc.weight"], out[q + "mlp.c_fc.bias"] = (
-            params[p + "mlp.W_in"],
-            params[p + "mlp.b_in"],
-        )
-        out[q + "mlp.c_proj.weight"] = params[p + "mlp.W_out"]
-        out[q + "mlp.c_proj.bias"] = params[p + "mlp.b_out"]
-    return out
 
 
 class ThroughExport(nn.Module):
