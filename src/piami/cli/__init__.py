@@ -16,7 +16,16 @@ import warnings
 from piami.errors import PiamiError
 
 # Subcommand modules, in the order ``piami --help`` lists them. Add a module here to add a command.
-COMMANDS = ("experiments", "certify", "process", "stats", "reconstruct", "sweep", "runs")
+COMMANDS = (
+    "experiments",
+    "certify",
+    "process",
+    "stats",
+    "reconstruct",
+    "measure",
+    "sweep",
+    "runs",
+)
 
 
 class _Parser(argparse.ArgumentParser):
