@@ -129,13 +129,15 @@ def group_offsets(keys: np.ndarray, n_vocab: int) -> np.ndarray:
     return _group_offsets(np.ascontiguousarray(keys), int(n_vocab))
 
 
-def _records(scratch: dict | None, shape: tuple[int, int], n_vocab: int) -> np.ndarray:
+def _records(
+    scratch: dict | None, shape: tuple[int, int], n_vocab: int, key: str = "records"
+) -> np.ndarray:
     dtype = np.int16 if n_vocab < 2**15 else np.int32
-    rec = None if scratch is None else scratch.get("records")
+    rec = None if scratch is None else scratch.get(key)
     if rec is None or rec.shape != shape or rec.dtype != dtype:
         rec = np.empty(shape, dtype)
         if scratch is not None:
-            scratch["records"] = rec
+            scratch[key] = rec
     return rec
 
 
@@ -192,7 +194,8 @@ def pair_counts_csr(
     """
     x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
     ptr = _group_offsets(x, int(n_vocab))
-    rec = _records(scratch, (x.size, 1), n_vocab)
+    rec = _records(scratch, (x.size, 1), n_vocab, key="pair_records")
     _scatter_pairs(x, y, ptr, rec)
-    out = _count_groups(rec, ptr, int(n_vocab), min(x.size, n_vocab * n_vocab) + int(n_vocab))
+    cap = (scratch or {}).get("nnz_hint", min(x.size, n_vocab * n_vocab) // 4)
+    out = _count_groups(rec, ptr, int(n_vocab), int(cap) + int(n_vocab))
     return _split(out, 1)[0]

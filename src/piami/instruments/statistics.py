@@ -77,8 +77,9 @@ def _csr(counts: tuple[np.ndarray, np.ndarray, np.ndarray], v: int) -> sp.csr_ma
     """SciPy CSR over the compiled kernel's ``(indptr, indices, counts)`` (columns unsorted)."""
     indptr, indices, data = counts
     idx = np.int32 if indices.size < 2**31 - 1 else np.int64
+    # int32 counts as they come (sums of them accumulate in int64; no 8-byte copy of every count)
     out = sp.csr_matrix(
-        (data.astype(np.int64), indices.astype(idx, copy=False), indptr.astype(idx)), shape=(v, v)
+        (data, indices.astype(idx, copy=False), indptr.astype(idx)), shape=(v, v), copy=False
     )
     out.has_sorted_indices = False
     return out
