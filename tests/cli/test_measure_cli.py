@@ -86,6 +86,25 @@ def test_activations_are_streamed_and_a_stream_is_cut_into_rows(piami_ckpt, tmp_
     assert rec["activations"]["blocks.0.hook_resid_post"] == [5, 8, 16]
 
 
+def test_sae_is_scored_on_held_out_sequences(piami_ckpt, ids, tmp_path):
+    from piami.instruments import SparseAutoencoder
+
+    model, path = piami_ckpt
+    tokens, ids_path = ids
+    out = tmp_path / "sae"
+    argv = ["measure", str(path), "--instrument", "sae", "--tokens", str(ids_path)]
+    argv += ["--layers", "1", "--sae-steps", "200", "--sae-k", "4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    got = json.loads((out / "measure.json").read_text())["sae"]["blocks.1.hook_resid_post"]
+    # the same SAE by hand: fitted on the first 16 of 20 sequences, scored on the last 4
+    acts = collect_activations(model, tokens, ["blocks.1.hook_resid_post"])
+    a = acts["blocks.1.hook_resid_post"].numpy()
+    sae = SparseAutoencoder(64, k=4, n_steps=200, random_state=0).fit(a[:16].reshape(-1, 16))
+    expected = sae.health(a[16:].reshape(-1, 16))
+    assert got["explained_variance"] == pytest.approx(expected["explained_variance"], rel=1e-6)
+    assert got["l0"] <= 4 and got["n_latents"] == 64
+
+
 @pytest.mark.slow
 def test_llc_on_a_piami_checkpoint(piami_ckpt, ids, tmp_path):
     _, path = piami_ckpt

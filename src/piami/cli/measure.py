@@ -10,6 +10,9 @@ FILE`` (needs the model's tokenizer). The residual stream after each chosen bloc
 
 * ``dimension``: intrinsic dimension of each layer's point cloud (TwoNN, or ``--estimator mle``);
 * ``cka``: linear CKA between every pair of chosen layers;
+* ``sae``: a TopK sparse autoencoder per chosen layer, fitted on the first 80% of the sequences
+  and scored on the rest (explained variance, mean active latents, dead fraction; its recovery of
+  planted features is calibrated by ``piami run instrument-calibration``);
 * ``llc``: the local learning coefficient of the whole model on next-token loss (SGLD; see
   ``piami.instruments.LLCEstimator``, calibrated by ``piami run llc-calibration``; the step size
   that suits a model is the user's to tune, and a split R-hat above 1.1 is flagged);
@@ -31,7 +34,7 @@ import numpy as np
 from piami._io import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 from piami.errors import PiamiFileError, PiamiValueError
 
-INSTRUMENTS = ("dimension", "cka", "llc", "activations")
+INSTRUMENTS = ("dimension", "cka", "sae", "llc", "activations")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--estimator", default="twonn", choices=("twonn", "mle"))
     p.add_argument("--max-rows", type=int, default=20_000, help="points per layer at most")
     p.add_argument("--seed", type=int, default=0, help="seed of row subsampling and SGLD")
+    p.add_argument("--sae-latents", type=int, default=None, help="dictionary size (default 4 d)")
+    p.add_argument("--sae-k", type=int, default=8, help="active latents per input (sae)")
+    p.add_argument("--sae-steps", type=int, default=2000, help="Adam steps (sae)")
     p.add_argument("--llc-step-size", type=float, default=3e-5, help="SGLD step (llc)")
     p.add_argument("--llc-chains", type=int, default=4, help="SGLD chains (llc)")
     p.add_argument("--llc-draws", type=int, default=1000, help="draws per chain (llc)")
@@ -162,6 +168,25 @@ def _layers(model: Any, arg: str | None) -> list[str]:
     return [f"blocks.{i}.hook_resid_post" for i in chosen]
 
 
+def sae_health(acts: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    """A TopK SAE fitted on the first 80% of the sequences, its health on the rest."""
+    from piami.instruments import SparseAutoencoder
+
+    n_fit = min(max(1, round(0.8 * acts.shape[0])), acts.shape[0] - 1)
+    if n_fit < 1:
+        raise PiamiValueError(
+            f"the sae needs at least 2 sequences to fit and score, got {acts.shape[0]}"
+        )
+    fit, test = (a.reshape(-1, a.shape[-1]) for a in (acts[:n_fit], acts[n_fit:]))
+    n_latents = args.sae_latents or 4 * acts.shape[-1]
+    if not 1 <= args.sae_k <= n_latents:
+        raise PiamiValueError(f"--sae-k must lie in 1..{n_latents} (the dictionary size)")
+    sae = SparseAutoencoder(
+        n_latents, k=args.sae_k, n_steps=args.sae_steps, random_state=args.seed, device=args.device
+    ).fit(fit)
+    return {"n_latents": n_latents, "k": args.sae_k, **sae.health(test)}
+
+
 def _jsonable(v: Any) -> Any:
     if v is None or isinstance(v, (str, bool, int)):
         return v
@@ -262,12 +287,20 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 }
                 for n, v in zip(names, values, strict=True):
                     print(f"{n}: {args.estimator} dimension {v:.2f}")
+            elif args.instrument == "sae":
+                record["sae"] = {n: sae_health(a, args) for n, a in acts.items()}
+                for n, h in record["sae"].items():
+                    print(
+                        f"{n}: held-out explained variance {h['explained_variance']:.3f}, "
+                        f"L0 {h['l0']:.1f}, dead {h['dead_fraction']:.2f}"
+                    )
             else:
                 _, m = cka_by_layer(acts, max_rows=args.max_rows, random_state=args.seed)
                 values = m
                 record["cka"] = {"layers": names, "matrix": m.tolist()}
                 print(f"linear CKA between {len(names)} layers: min {m.min():.3f}")
-            figure = _figure(args.instrument, names, values)
+            if args.instrument != "sae":
+                figure = _figure(args.instrument, names, values)
     atomic_write_json(out / "measure.json", record)
     if figure is not None:
         atomic_write_bytes(out / "measure.png", figure)
