@@ -262,8 +262,14 @@ class Transformer(HookedModule):
             tokens: int64 token ids in ``[0, d_vocab)``, shape ``(batch, pos)`` with
                 ``pos <= n_ctx`` (or ``(pos,)``, treated as a batch of one).
         """
-        tokens = self._check_tokens(tokens)
-        n = tokens.shape[1]
+        return self.checked_forward(self._check_tokens(tokens))
+
+    def checked_forward(
+        self, tokens: Int[torch.Tensor, "batch pos"]
+    ) -> Float[torch.Tensor, "batch pos d_vocab"]:
+        """:meth:`forward` on ids already checked: no value-dependent branch, so
+        ``torch.func.vmap`` can batch it (an SGLD sampler's per-chain minibatches)."""
+        n = tokens.shape[-1]
         embed = self.hook_embed(self.W_E[tokens])  # (batch, pos, d_model)
         pos_embed = self.hook_pos_embed(self.W_pos[:n]).unsqueeze(0)  # (1, pos, d_model)
         resid = embed + pos_embed

@@ -94,8 +94,8 @@ class Unchecked(nn.Module):
 
     :meth:`Transformer.forward` checks token ids with a value-dependent branch that
     ``torch.func.vmap`` cannot batch over per-chain minibatches; the LLC's data are checked once
-    here instead, and this wrapper computes the same logits (``W_E[x] + W_pos``, the blocks, the
-    final LayerNorm, ``W_U``) with the same parameters, under the same names prefixed ``model.``.
+    here instead, and this wrapper calls :meth:`Transformer.checked_forward` (the same logits
+    with the same parameters, under the same names prefixed ``model.``).
     """
 
     def __init__(self, model: Transformer) -> None:
@@ -103,11 +103,7 @@ class Unchecked(nn.Module):
         self.model = model
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        resid = m.hook_embed(m.W_E[tokens]) + m.hook_pos_embed(m.W_pos[: tokens.shape[-1]])
-        for block in m.blocks:
-            resid = block(resid)
-        return m.ln_final(resid) @ m.W_U + m.b_U
+        return self.model.checked_forward(tokens)
 
 
 def prepare(cfg: Config) -> TextData:
