@@ -16,10 +16,17 @@ training. Two questions, each against the same architecture with random weights:
 The predictions are hypotheses that can come out either way, each decided by its 95% interval
 (:mod:`.compare`); the random-weight model is the control that must fail them.
 
+- **geometry by depth on real text** (``depth_geometry``, :mod:`.depth`): TwoNN intrinsic
+  dimension of every layer's residual stream on Shakespeare, and the CKA between adjacent layers;
+  does the profile rise and fall (Valeriani et al. 2023; Cheng et al. 2025) where random weights
+  do not?
+
 ``--quick`` runs a tiny Llama built from a config (no download), trained for 200 steps on Mess3
 itself, a positive control: a network trained on a process carries its belief (Shai et al. 2024),
 so the rows pass; with ``train_steps=0`` (the broken ingredient) they do not. (RRXOR is left out
-of the quick variant: so small a network learns it too slowly for a test to rely on.)
+of the quick variant: so small a network learns it too slowly for a test to rely on.) Its depth
+geometry reads characters of Shakespeare, one id per character by frequency rank; with three layers
+its two depth rows are not identified by rule (:data:`~.depth.DEPTH_MIN_LAYERS`).
 """
 
 from __future__ import annotations
@@ -55,6 +62,12 @@ def describe(cfg: Config) -> str:
         "loss against the exact optimum and the unigram entropy, and ridge probes of every "
         "layer for the exact belief against the best position + last-"
         f"{cfg.control_k}-symbol read-out; hypotheses decided by their 95% intervals."
+        + (
+            f" Geometry by depth: {cfg.text_seqs} pieces of {cfg.text_len} tokens of "
+            f"{cfg.text_source}, TwoNN by layer and adjacent-layer CKA, against random weights."
+            if cfg.depth_geometry
+            else ""
+        )
     )
 
 
@@ -71,6 +84,9 @@ EXPERIMENT = Experiment(
         "n_seqs": 64,
         "seq_len": 48,
         "train_steps": 200,
+        "text_seqs": 8,
+        "text_len": 64,
+        "geometry_rows": 512,
     },
     summary="a pretrained LM (SmolLM2) in context on Mess3 and RRXOR: loss by position and "
     "belief probes against exact beliefs, last-k read-outs and random weights",

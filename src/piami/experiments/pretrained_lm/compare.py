@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from piami.experiments.pretrained_lm.config import HYPOTHESIS, MIN_LEFT, SHUFFLED_BAR, Config
+from piami.experiments.pretrained_lm.depth import depth_rows
 from piami.experiments.pretrained_lm.measure import PLMMeasurements
 from piami.instruments.beliefs import Z95
 from piami.lab import Comparison
@@ -182,7 +183,8 @@ def process_rows(cfg: Config, name: str, p: dict[str, Any], layers: list[str]) -
 
 
 def compare(cfg: Config, m: PLMMeasurements) -> list[Comparison]:
-    """Eight rows per process, then the tokenizer's round trip (when the model has one)."""
+    """Eight rows per process, the tokenizer's round trip (when the model has one), then the two
+    rows of the geometry by depth on real text (when measured; :func:`~.depth.depth_rows`)."""
     rows: list[Comparison] = []
     for name, p in m.processes.items():
         rows += process_rows(cfg, name, p, m.layers)
@@ -201,6 +203,8 @@ def compare(cfg: Config, m: PLMMeasurements) -> list[Comparison]:
                 "as it would read the same text",
             )
         )
+    if m.depth:
+        rows += depth_rows(m.depth, m.layers)
     return rows
 
 

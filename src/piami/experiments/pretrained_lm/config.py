@@ -59,13 +59,26 @@ class Config:
     control_k: int = 3  # the position + last-k read-out the belief probe must beat
     train_steps: int = 0  # in-distribution training steps before measuring (quick's tiny model)
     batch_size: int = 16  # sequences per forward pass (results do not depend on it)
+    depth_geometry: bool = True  # geometry by depth on real text (TwoNN, adjacent CKA; .depth)
+    text_source: str = "shakespeare"  # corpus of the depth geometry (load_text: name or path)
+    text_seqs: int = 24  # pieces of text read for the depth geometry
+    text_len: int = 128  # tokens per piece
+    geometry_rows: int = 2000  # points per layer for TwoNN and CKA (instrument-calibration's n)
     shuffle_beliefs: bool = False  # broken ingredient: belief targets permuted across rows
     device: str = "auto"  # torch device
     dtype: str = "float32"  # torch dtype of the models
     n_threads: int | None = 1  # torch CPU threads (1 is fastest on a shared 2-core machine)
 
     def __post_init__(self) -> None:
-        for name, low in (("n_seqs", 8), ("seq_len", 8), ("control_k", 1), ("batch_size", 1)):
+        for name, low in (
+            ("n_seqs", 8),
+            ("seq_len", 8),
+            ("control_k", 1),
+            ("batch_size", 1),
+            ("text_seqs", 1),
+            ("text_len", 4),
+            ("geometry_rows", 4),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise PiamiValueError(f"{name} must be an integer >= {low}, got {v!r}")

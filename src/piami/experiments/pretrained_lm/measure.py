@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from piami.experiments.pretrained_lm.config import HISTORY_K, MAX_K, N_BOOT, Config
+from piami.experiments.pretrained_lm.depth import depth_profile, text_ids
 from piami.experiments.pretrained_lm.lm import (
     layer_names,
     load_subject,
@@ -65,9 +66,12 @@ class PLMMeasurements(Measurements):
             ``shuffled``, ``mass``, ``optimal_check``, ``history_r2`` (the linear read-out from
             one-hot codes of the last K symbols, by K).
         layers: the layer labels (``embed``, ``L0`` ..).
+        depth: by model (``model``, ``random``), the geometry by depth on real text
+            (:func:`~.depth.depth_profile`); empty when ``depth_geometry`` is off.
     """
 
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    depth: dict[str, dict[str, Any]] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
 
 
@@ -99,12 +103,13 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
     m = PLMMeasurements()
     with limit_threads(cfg.n_threads):
         procs = cfg.process_list()
-        streams = np.random.SeedSequence(cfg.seed).spawn(len(procs) + 2)
+        streams = np.random.SeedSequence(cfg.seed).spawn(len(procs) + 3)
         data = {
             name: _sample(proc, cfg, np.random.default_rng(s))
             for (name, proc), s in zip(procs.items(), streams, strict=False)
         }
-        rng, rng_history = (np.random.default_rng(s) for s in streams[-2:])
+        rng, rng_history = (np.random.default_rng(s) for s in streams[len(procs) : len(procs) + 2])
+        depth_seed = int(streams[-1].generate_state(1)[0])
         history = {
             name: _history_r2(cfg, proc, data[name], rng_history) for name, proc in procs.items()
         }
@@ -115,10 +120,17 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
         if cfg.train_steps:
             train_loss = train_in_distribution(model, cfg, procs, vocab, progress=progress)
         m.layers = layer_names(model)[1]
+        text = None
+        if cfg.depth_geometry:
+            text = text_ids(cfg, tokenizer, int(model.config.vocab_size), vocab.prefix_id)
         reads: dict[str, dict[str, Any]] = {name: {} for name in procs}
         for which in MODELS:
             if which == "random":
                 model = random_like(model, seed=cfg.seed + 1)  # drops the pretrained weights
+            if text is not None:
+                t = time.perf_counter()
+                m.depth[which] = depth_profile(model, text, cfg, depth_seed)
+                m.timing[f"depth_{which}_s"] = time.perf_counter() - t
             for name, proc in procs.items():
                 t = time.perf_counter()
                 out = run_model(
@@ -141,6 +153,7 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
         "train_loss_first_last": train_loss[:1] + train_loss[-1:],
         "layers": m.layers,
         "processes": m.processes,
+        "depth": m.depth,
     }
     m.timing["total_s"] = time.perf_counter() - t0
     return m

@@ -76,11 +76,37 @@ def r2_figure(cfg: Config, m: PLMMeasurements) -> FigureSpec:
     return FigureSpec(name="r2_by_layer", figure=fig, caption=caption)
 
 
+def depth_figure(cfg: Config, m: PLMMeasurements) -> FigureSpec:
+    """TwoNN by layer with 95% intervals, and the CKA of each layer to the next: both models."""
+    fig, (ax_id, ax_cka) = _panels(2)
+    x = np.arange(len(m.layers))
+    for w, color, label in (("model", "C0", "pretrained"), ("random", "C3", "random weights")):
+        p = m.depth[w]
+        d = np.asarray(p["twonn"])
+        yerr = np.abs(np.stack([d - np.asarray(p["low"]), np.asarray(p["high"]) - d]))
+        ax_id.errorbar(x, d, yerr=yerr, fmt="o-", color=color, ms=3, lw=1.2, label=label)
+        ax_cka.plot(x[:-1] + 0.5, p["cka_adjacent"], "o-", color=color, ms=3, lw=1.2, label=label)
+    step = max(1, len(x) // 8)
+    for ax in (ax_id, ax_cka):
+        ax.set_xticks(x[::step], [m.layers[i] for i in x[::step]], fontsize=7)
+        ax.legend(fontsize=7)
+    ax_id.set(xlabel="layer", ylabel="TwoNN intrinsic dimension", title="dimension by depth")
+    ax_cka.set(xlabel="between layer i and i + 1", ylabel="linear CKA", title="adjacent layers")
+    fig.tight_layout()
+    caption = (
+        f"Real text ({cfg.text_seqs} pieces of {cfg.text_len} tokens of {cfg.text_source}): the "
+        "TwoNN intrinsic dimension of each layer's residual stream (every position a point, the "
+        "same rows for every layer and model; bars: exact 95% intervals) and the linear CKA "
+        "between adjacent layers, for the pretrained model and the same architecture with random "
+        "weights."
+    )
+    return FigureSpec(name="geometry_by_depth", figure=fig, caption=caption)
+
+
 def figures(cfg: Config, m: PLMMeasurements) -> list[FigureSpec]:
-    """The loss-by-position and R²-by-layer figures."""
-    if not m.processes:
-        return []
-    return [loss_figure(cfg, m), r2_figure(cfg, m)]
+    """The loss-by-position and R²-by-layer figures, and the geometry by depth when measured."""
+    out = [loss_figure(cfg, m), r2_figure(cfg, m)] if m.processes else []
+    return out + ([depth_figure(cfg, m)] if m.depth else [])
 
 
-__all__ = ["figures", "loss_figure", "r2_figure"]
+__all__ = ["depth_figure", "figures", "loss_figure", "r2_figure"]
