@@ -312,7 +312,7 @@ def measure_statistics(
         dict with ``"correlations"`` (:class:`CorrelationProfile`), ``"entropies"``
         (:class:`EntropyProfile`), ``"beta"``, ``"gamma"`` (:class:`ExponentFit` or the error
         message when a fit cannot be made), ``"alpha_d"`` and ``"alpha_d_ci"`` (NaN when either
-        exponent is missing).
+        exponent is missing or not positive: alpha_D is defined for decaying laws only).
     """
     from piami.instruments.entropy import conditional_entropies
 
@@ -340,7 +340,12 @@ def measure_statistics(
         )
     except PiamiValueError as exc:
         out["gamma"] = str(exc)
-    if isinstance(out["beta"], ExponentFit) and isinstance(out["gamma"], ExponentFit):
+    if (
+        isinstance(out["beta"], ExponentFit)
+        and isinstance(out["gamma"], ExponentFit)
+        and out["beta"].value > 0
+        and out["gamma"].value > 0
+    ):
         out["alpha_d"], out["alpha_d_ci"] = predict_alpha_d(out["gamma"], out["beta"])
     else:
         out["alpha_d"], out["alpha_d_ci"] = float("nan"), (float("nan"), float("nan"))

@@ -245,12 +245,51 @@ def split(tokens: object, test_fraction: float = 0.1) -> tuple[np.ndarray, np.nd
     return tokens[:cut], tokens[cut:]
 
 
+_VOWELS = "aeiouAEIOU"
+
+
+def map_text(text: str) -> np.ndarray:
+    """Characters to four symbols: 0 vowel, 1 consonant, 2 space or newline, 3 anything else.
+
+    Vowels are ``aeiou`` in either case; consonants the other ASCII letters (``y`` included);
+    ``" "``, ``"\\n"`` and ``"\\r"`` are space or newline; digits, punctuation, tabs and every
+    non-ASCII character are "other" (the alphabet of the reconstruction-loop experiment's text).
+
+    Args:
+        text: any string.
+
+    Returns:
+        ``(len(text),)`` int64 symbols in ``0..3``.
+
+    Raises:
+        PiamiValueError: empty text.
+
+    Example:
+        >>> map_text("To be, or\\n").tolist()
+        [1, 0, 2, 1, 0, 3, 2, 0, 1, 2]
+    """
+    if not isinstance(text, str) or not text:
+        raise PiamiValueError("map_text needs a non-empty string")
+    table = np.full(128, 3, dtype=np.int64)
+    for c in range(128):
+        ch = chr(c)
+        if ch in _VOWELS:
+            table[c] = 0
+        elif ch.isascii() and ch.isalpha():
+            table[c] = 1
+        elif ch in " \n\r":
+            table[c] = 2
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    return np.where(codes < 128, table[np.minimum(codes, 127)], 3)
+
+
 __all__ = [
     "BPETokenizer",
     "ByteTokenizer",
     "CharTokenizer",
     "load_text",
     "make_tokenizer",
+    "map_text",
     "shakespeare_files",
     "split",
     "tokenize",

@@ -17,9 +17,12 @@ The predictions are hypotheses that can come out either way, each decided by its
 (:mod:`.compare`); the random-weight model is the control that must fail them.
 
 - **geometry by depth on real text** (``depth_geometry``, :mod:`.depth`): TwoNN intrinsic
-  dimension of every layer's residual stream on Shakespeare, and the CKA between adjacent layers;
-  does the profile rise and fall (Valeriani et al. 2023; Cheng et al. 2025) where random weights
-  do not?
+  dimension of every layer's residual stream on Shakespeare (the Levina-Bickel MLE beside it), and
+  the CKA between adjacent layers; does the profile rise and fall (Valeriani et al. 2023; Cheng et
+  al. 2025) where random weights do not?
+- **the statistics of its own text** (``generated_stats``, :mod:`.generated`): the correlation
+  and entropy exponents beta, gamma and alpha_D (Cagnetta et al. 2026) of text the model samples
+  after Shakespeare prompts, beside those of the corpus's own continuations of the same prompts.
 
 ``--quick`` runs a tiny Llama built from a config (no download), trained for 200 steps on Mess3
 itself, a positive control: a network trained on a process carries its belief (Shai et al. 2024),
@@ -68,6 +71,13 @@ def describe(cfg: Config) -> str:
             if cfg.depth_geometry
             else ""
         )
+        + (
+            f" Its own text: {cfg.gen_seqs} continuations of {cfg.gen_len} tokens sampled after "
+            "Shakespeare prompts, their correlation and entropy exponents (beta, gamma, alpha_D) "
+            "beside the corpus's own continuations and a shuffled control."
+            if cfg.generated_stats
+            else ""
+        )
     )
 
 
@@ -87,6 +97,9 @@ EXPERIMENT = Experiment(
         "text_seqs": 8,
         "text_len": 64,
         "geometry_rows": 512,
+        "gen_seqs": 8,
+        "gen_prompt": 16,
+        "gen_len": 96,
     },
     summary="a pretrained LM (SmolLM2) in context on Mess3 and RRXOR: loss by position and "
     "belief probes against exact beliefs, last-k read-outs and random weights",

@@ -30,6 +30,7 @@ from typing import Any
 
 from piami.experiments.pretrained_lm.config import HYPOTHESIS, MIN_LEFT, SHUFFLED_BAR, Config
 from piami.experiments.pretrained_lm.depth import depth_rows
+from piami.experiments.pretrained_lm.generated import generated_rows
 from piami.experiments.pretrained_lm.measure import PLMMeasurements
 from piami.instruments.beliefs import Z95
 from piami.lab import Comparison
@@ -184,7 +185,8 @@ def process_rows(cfg: Config, name: str, p: dict[str, Any], layers: list[str]) -
 
 def compare(cfg: Config, m: PLMMeasurements) -> list[Comparison]:
     """Eight rows per process, the tokenizer's round trip (when the model has one), then the two
-    rows of the geometry by depth on real text (when measured; :func:`~.depth.depth_rows`)."""
+    rows of the geometry by depth on real text (when measured; :func:`~.depth.depth_rows`) and
+    those of the statistics of the model's own text (:func:`~.generated.generated_rows`)."""
     rows: list[Comparison] = []
     for name, p in m.processes.items():
         rows += process_rows(cfg, name, p, m.layers)
@@ -205,6 +207,8 @@ def compare(cfg: Config, m: PLMMeasurements) -> list[Comparison]:
         )
     if m.depth:
         rows += depth_rows(m.depth, m.layers)
+    if m.generated:
+        rows += generated_rows(m.generated)
     return rows
 
 

@@ -64,6 +64,10 @@ class Config:
     text_seqs: int = 24  # pieces of text read for the depth geometry
     text_len: int = 128  # tokens per piece
     geometry_rows: int = 2000  # points per layer for TwoNN and CKA (instrument-calibration's n)
+    generated_stats: bool = True  # beta, gamma, alpha_D of the model's own text (.generated)
+    gen_seqs: int = 32  # prompts continued by the model
+    gen_prompt: int = 32  # tokens of Shakespeare per prompt
+    gen_len: int = 256  # tokens the model adds to each prompt (and the corpus's own after it)
     shuffle_beliefs: bool = False  # broken ingredient: belief targets permuted across rows
     device: str = "auto"  # torch device
     dtype: str = "float32"  # torch dtype of the models
@@ -78,6 +82,9 @@ class Config:
             ("text_seqs", 1),
             ("text_len", 4),
             ("geometry_rows", 4),
+            ("gen_seqs", 1),
+            ("gen_prompt", 1),
+            ("gen_len", 8),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:

@@ -45,13 +45,36 @@ DEPTH_REF = (
     "Valeriani et al. 2023 (NeurIPS), The geometry of hidden representations of large transformer "
     "models; Cheng et al. 2025 (ICLR), Emergence of a high-dimensional abstraction phase"
 )
-#: What piami's instrument-calibration experiment states for TwoNN on known manifolds.
+#: What piami's instrument-calibration experiment states for TwoNN and MLE on known manifolds.
 CALIBRATION = (
-    "calibration (instrument-calibration): TwoNN is held to within 5% relative error on the "
-    "spheres S^2..S^5 at 2,000 points, and reads low at S^8"
+    "calibration (instrument-calibration): TwoNN and the Levina-Bickel MLE are held to within 5% "
+    "relative error on the spheres S^2..S^5 at 2,000 points; TwoNN reads low at S^8"
 )
+#: Neighbours of the Levina-Bickel MLE (Levina & Bickel 2004 use 10-20; instrument-calibration's).
+MLE_K = 20
 #: Largest dimension instrument-calibration checks TwoNN at (S^8, shown there, not scored).
 CALIBRATED_UP_TO = 8
+
+
+def char_ranks(text: str, vocab_size: int) -> tuple[dict[str, int], list[str]]:
+    """One id per character by frequency rank, ``1 .. vocab_size - 1``, for a tokenizer-free model.
+
+    Returns:
+        ``(rank, chars)``: character -> id (the rarest sharing the last id), and id -> the
+        character it decodes to (id 0, the prefix, decodes to nothing; the shared last id to the
+        most frequent character it stands for).
+
+    Example:
+        >>> char_ranks("abbccc", 3)
+        ({'c': 1, 'b': 2, 'a': 2}, ['', 'c', 'b'])
+    """
+    if vocab_size < 2:
+        raise PiamiValueError(f"vocab_size must be >= 2, got {vocab_size}")
+    letters, counts = np.unique(list(text), return_counts=True)
+    order = letters[np.argsort(-counts, kind="stable")]
+    rank = {str(c): min(1 + i, vocab_size - 1) for i, c in enumerate(order)}
+    chars = [""] + [str(c) for c in order[: vocab_size - 1]]
+    return rank, chars + [""] * (vocab_size - len(chars))
 
 
 def text_ids(cfg: Config, tokenizer: Any, vocab_size: int, prefix_id: int) -> np.ndarray:
@@ -66,8 +89,7 @@ def text_ids(cfg: Config, tokenizer: Any, vocab_size: int, prefix_id: int) -> np
     if tokenizer is not None:
         ids = np.asarray(tokenizer.encode(text, add_special_tokens=False), dtype=np.int64)
     else:
-        letters, counts = np.unique(list(text), return_counts=True)
-        rank = {c: min(1 + i, vocab_size - 1) for i, c in enumerate(letters[np.argsort(-counts)])}
+        rank, _ = char_ranks(text, vocab_size)
         ids = np.asarray([rank[c] for c in text], dtype=np.int64)
     if ids.size < need:
         raise PiamiValueError(
@@ -76,6 +98,16 @@ def text_ids(cfg: Config, tokenizer: Any, vocab_size: int, prefix_id: int) -> np
         )
     pieces = ids[:need].reshape(cfg.text_seqs, cfg.text_len)
     return np.concatenate([np.full((cfg.text_seqs, 1), prefix_id), pieces], axis=1)
+
+
+def _mle_or_nan(name: str, acts: np.ndarray, rows: dict[str, Any]) -> tuple[float, float, float]:
+    """The Levina-Bickel MLE of one layer, or NaNs where it has no more than ``MLE_K`` distinct
+    points (the embedding of a small vocabulary)."""
+    try:
+        e = dimension_by_layer({name: acts}, estimator="mle", k=MLE_K, **rows)[name]
+    except PiamiValueError:
+        return (float("nan"),) * 3
+    return e.dimension, e.low, e.high
 
 
 @torch.no_grad()
@@ -89,15 +121,17 @@ def depth_profile(model: nn.Module, ids: np.ndarray, cfg: Config, seed: int) -> 
         seed: draws the rows (the same seed gives the same rows for every model).
 
     Returns:
-        ``twonn``, ``low``, ``high``, ``n_points`` (distinct points used): per layer;
+        ``twonn``, ``low``, ``high``, ``n_points`` (distinct points used), and the Levina-Bickel
+        ``mle``, ``mle_low``, ``mle_high`` (``k =`` :data:`MLE_K`, on the same rows): per layer;
         ``cka_adjacent``: CKA(layer i, layer i + 1).
     """
     n = int(model.config.num_hidden_layers)
     names = ["hook_embed"] + [f"blocks.{i}.hook_resid_post" for i in range(n)]
     acts = collect_activations(model, ids, names, batch_size=cfg.batch_size, device=cfg.device)
     acts = {k: v[:, 1:].float().numpy() for k, v in acts.items()}
-    dims = dimension_by_layer(acts, max_rows=cfg.geometry_rows, random_state=seed)
     rows = {"max_rows": cfg.geometry_rows, "random_state": seed}
+    dims = dimension_by_layer(acts, **rows)
+    mle = {k: _mle_or_nan(k, a, rows) for k, a in acts.items()}
     cka = [
         float(cka_by_layer({"a": a, "b": b}, **rows)[1][0, 1])
         for a, b in itertools.pairwise(acts.values())
@@ -108,6 +142,9 @@ def depth_profile(model: nn.Module, ids: np.ndarray, cfg: Config, seed: int) -> 
         "low": [e.low for e in est],
         "high": [e.high for e in est],
         "n_points": [e.n_points for e in est],
+        "mle": [mle[k][0] for k in names],
+        "mle_low": [mle[k][1] for k in names],
+        "mle_high": [mle[k][2] for k in names],
         "cka_adjacent": cka,
     }
 
@@ -168,13 +205,24 @@ def _profile_note(p: dict[str, Any], layers: list[str], test: dict[str, Any]) ->
         f"; readings above {CALIBRATED_UP_TO} lie beyond the calibrated range (TwoNN reads low "
         "there), so the profile's shape, not its values, is the reading"
     ) * (max(p["twonn"]) > CALIBRATED_UP_TO)
+    mle = ", ".join(f"{lab} {d:.1f}" for lab, d in zip(layers, p.get("mle", []), strict=False))
+    if "mle" not in p:
+        mle_verdict = "not measured"
+    elif np.isfinite(p["mle"]).all():
+        t = peak_test(p["mle"], p["mle_low"], p["mle_high"])
+        mle_verdict = (
+            f"whose maximum is at {layers[t['peak_layer']]} (the same rule on its delta-method "
+            f"interval, optimistic since neighbourhoods overlap: {t['verdict']})"
+        )
+    else:
+        mle_verdict = f"not defined where a layer has no more than {MLE_K} distinct points"
     return (
         f"TwoNN by layer (95% interval; {min(npts)}..{max(npts)} distinct points, the embedding "
         f"holding one per distinct token): {dims}; interior maximum at "
         f"{layers[test['peak_layer']]}, binding end {layers[test['end']]} (verdict: "
-        f"{test['verdict']}); adjacent-layer linear CKA {min(cka):.3f}..{max(cka):.3f}; "
-        + CALIBRATION
-        + beyond
+        f"{test['verdict']}); beside it the Levina-Bickel MLE (k = {MLE_K}): {mle}, "
+        f"{mle_verdict}; "
+        f"adjacent-layer linear CKA {min(cka):.3f}..{max(cka):.3f}; " + CALIBRATION + beyond
     )
 
 
@@ -230,8 +278,10 @@ __all__ = [
     "CALIBRATION",
     "DEPTH_MIN_LAYERS",
     "DEPTH_REF",
+    "MLE_K",
     "RANDOM_SHARE",
     "TEXT_OFFSET",
+    "char_ranks",
     "depth_profile",
     "depth_rows",
     "peak_test",

@@ -29,6 +29,7 @@ import numpy as np
 
 from piami.experiments.pretrained_lm.config import HISTORY_K, MAX_K, N_BOOT, Config
 from piami.experiments.pretrained_lm.depth import depth_profile, text_ids
+from piami.experiments.pretrained_lm.generated import generated_statistics
 from piami.experiments.pretrained_lm.lm import (
     layer_names,
     load_subject,
@@ -68,10 +69,13 @@ class PLMMeasurements(Measurements):
         layers: the layer labels (``embed``, ``L0`` ..).
         depth: by model (``model``, ``random``), the geometry by depth on real text
             (:func:`~.depth.depth_profile`); empty when ``depth_geometry`` is off.
+        generated: the statistics of the pretrained model's own text beside the corpus's
+            (:func:`~.generated.generated_statistics`); empty when ``generated_stats`` is off.
     """
 
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
     depth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generated: dict[str, Any] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
 
 
@@ -103,13 +107,13 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
     m = PLMMeasurements()
     with limit_threads(cfg.n_threads):
         procs = cfg.process_list()
-        streams = np.random.SeedSequence(cfg.seed).spawn(len(procs) + 3)
+        streams = np.random.SeedSequence(cfg.seed).spawn(len(procs) + 4)
         data = {
             name: _sample(proc, cfg, np.random.default_rng(s))
             for (name, proc), s in zip(procs.items(), streams, strict=False)
         }
         rng, rng_history = (np.random.default_rng(s) for s in streams[len(procs) : len(procs) + 2])
-        depth_seed = int(streams[-1].generate_state(1)[0])
+        depth_seed, gen_seed = (int(s.generate_state(1)[0]) for s in streams[len(procs) + 2 :])
         history = {
             name: _history_r2(cfg, proc, data[name], rng_history) for name, proc in procs.items()
         }
@@ -131,6 +135,10 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
                 t = time.perf_counter()
                 m.depth[which] = depth_profile(model, text, cfg, depth_seed)
                 m.timing[f"depth_{which}_s"] = time.perf_counter() - t
+            if which == "model" and cfg.generated_stats:
+                t = time.perf_counter()
+                m.generated = generated_statistics(model, tokenizer, cfg, vocab.prefix_id, gen_seed)
+                m.timing["generated_s"] = time.perf_counter() - t
             for name, proc in procs.items():
                 t = time.perf_counter()
                 out = run_model(
@@ -154,6 +162,7 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
         "layers": m.layers,
         "processes": m.processes,
         "depth": m.depth,
+        "generated": m.generated,
     }
     m.timing["total_s"] = time.perf_counter() - t0
     return m

@@ -85,28 +85,83 @@ def depth_figure(cfg: Config, m: PLMMeasurements) -> FigureSpec:
         d = np.asarray(p["twonn"])
         yerr = np.abs(np.stack([d - np.asarray(p["low"]), np.asarray(p["high"]) - d]))
         ax_id.errorbar(x, d, yerr=yerr, fmt="o-", color=color, ms=3, lw=1.2, label=label)
+        if "mle" in p:
+            ax_id.plot(
+                x,
+                p["mle"],
+                "s--",
+                color=color,
+                ms=2.5,
+                lw=0.9,
+                alpha=0.7,
+                label=f"{label}, Levina-Bickel MLE",
+            )
         ax_cka.plot(x[:-1] + 0.5, p["cka_adjacent"], "o-", color=color, ms=3, lw=1.2, label=label)
     step = max(1, len(x) // 8)
     for ax in (ax_id, ax_cka):
         ax.set_xticks(x[::step], [m.layers[i] for i in x[::step]], fontsize=7)
         ax.legend(fontsize=7)
-    ax_id.set(xlabel="layer", ylabel="TwoNN intrinsic dimension", title="dimension by depth")
+    ax_id.set(xlabel="layer", ylabel="intrinsic dimension", title="dimension by depth")
     ax_cka.set(xlabel="between layer i and i + 1", ylabel="linear CKA", title="adjacent layers")
     fig.tight_layout()
     caption = (
         f"Real text ({cfg.text_seqs} pieces of {cfg.text_len} tokens of {cfg.text_source}): the "
         "TwoNN intrinsic dimension of each layer's residual stream (every position a point, the "
-        "same rows for every layer and model; bars: exact 95% intervals) and the linear CKA "
+        "same rows for every layer and model; bars: exact 95% intervals), the Levina-Bickel MLE "
+        "on the same rows (dashed), and the linear CKA "
         "between adjacent layers, for the pretrained model and the same architecture with random "
         "weights."
     )
     return FigureSpec(name="geometry_by_depth", figure=fig, caption=caption)
 
 
+def generated_figure(cfg: Config, m: PLMMeasurements) -> FigureSpec:
+    """Correlation decay and conditional entropies of generated, corpus and shuffled text."""
+    fig, (ax_c, ax_h) = _panels(2)
+    g = m.generated
+    styles = {
+        "generated": ("C0", "model's text"),
+        "corpus": ("k", "corpus"),
+        "shuffled": ("C3", "model's text, shuffled"),
+    }
+    for name, (color, label) in styles.items():
+        d = g[name]
+        ax_c.loglog(d["lags"], d["top_sv"], "o-", color=color, ms=3, lw=1.1, label=label)
+        ax_c.loglog(d["lags"], 3 * np.asarray(d["floor"]), ":", color=color, lw=0.9)
+        h = np.asarray(d["H_n"]) / np.log(2)
+        ok = np.asarray(d["H_n_trusted"], dtype=bool)
+        n = np.arange(h.size)
+        ax_h.plot(n[ok], h[ok], "o-", color=color, ms=3, lw=1.1, label=label)
+        ax_h.plot(n[~ok], h[~ok], "o", color=color, ms=3, mfc="none")
+    ax_c.set(
+        xlabel="lag n (characters)",
+        ylabel="||C(n)|| (top singular value)",
+        title="correlations (dotted: 3 x noise floor)",
+    )
+    ax_h.set(
+        xlabel="context length n",
+        ylabel="H_n (bits per letter class)",
+        title="conditional entropies (open: sparse)",
+    )
+    for ax in (ax_c, ax_h):
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    caption = (
+        f"{cfg.gen_seqs} continuations of {cfg.gen_len} tokens after Shakespeare prompts: "
+        "sampled from the model (temperature 1), the corpus's own, and the model's characters "
+        f"shuffled across all continuations; every row cut to {g['chars']} characters in four "
+        "letter classes (vowel, consonant, space, other). Left: the correlation strength by lag "
+        "with three times the shuffle noise floor; right: the NSB conditional entropies."
+    )
+    return FigureSpec(name="generated_text_statistics", figure=fig, caption=caption)
+
+
 def figures(cfg: Config, m: PLMMeasurements) -> list[FigureSpec]:
-    """The loss-by-position and R²-by-layer figures, and the geometry by depth when measured."""
+    """The loss-by-position and R²-by-layer figures, the geometry by depth and the statistics of
+    generated text when measured."""
     out = [loss_figure(cfg, m), r2_figure(cfg, m)] if m.processes else []
-    return out + ([depth_figure(cfg, m)] if m.depth else [])
+    out += [depth_figure(cfg, m)] if m.depth else []
+    return out + ([generated_figure(cfg, m)] if "generated" in m.generated else [])
 
 
-__all__ = ["depth_figure", "figures", "loss_figure", "r2_figure"]
+__all__ = ["depth_figure", "figures", "generated_figure", "loss_figure", "r2_figure"]

@@ -25,9 +25,10 @@ as well as ``eta``" as a ``refuted`` row; a sanity row (``eta`` read linearly fr
 controls (untrained network below the bar, trained above untrained on ``rho``, shuffled beliefs).
 
 Text part (``text=True``). Shakespeare mapped to vowel / consonant / space-or-newline / other
-(:func:`~.measure.map_text`), the last tenth held out; CSSR and the same network on the rest; the
-machine (states, entropy rate, statistical complexity in bits) in the metrics; R² of the
-reconstructed beliefs and predictive beliefs by layer beside the position + last-k-token lookups.
+(:func:`~piami.processes.corpus.map_text`), the last tenth held out; CSSR and the same network
+on the rest; the machine (states, entropy rate, statistical complexity in bits) in the metrics;
+R² of the reconstructed beliefs and predictive beliefs by layer beside the position + last-k-token
+lookups.
 No exact truth exists on text, so its rows are controls and a sanity check: the trained network
 carries more than the untrained one, shuffled beliefs score nothing, and the machine predicts
 held-out text better than the symbol frequencies.

@@ -19,9 +19,9 @@ from ``eta`` (what a network carrying exactly the true belief scores on ``rho``)
 ``rho``, the reconstruction's error in the predictive targets, the position + last-k-token lookups
 (belief-geometry's baselines) and held-out log-losses.
 
-Text part: Shakespeare mapped to four symbols (:func:`map_text`), the last ``text_holdout`` share
-held out; CSSR and the network on the rest; the reconstructed beliefs and predictive beliefs probed
-on held-out windows as above. There is no exact truth on text.
+Text part: Shakespeare mapped to four symbols (:func:`~piami.processes.corpus.map_text`), the
+last ``text_holdout`` share held out; CSSR and the network on the rest; the reconstructed beliefs
+and predictive beliefs probed on held-out windows as above. There is no exact truth on text.
 """
 
 from __future__ import annotations
@@ -62,13 +62,12 @@ from piami.instruments.beliefs import (
 from piami.instruments.probes import LinearProbe
 from piami.lab import Measurements
 from piami.models import limit_threads
-from piami.processes.corpus import load_text
+from piami.processes.corpus import load_text, map_text
 from piami.train import TrainHistory
 
 #: Names of the synthetic targets and of the text targets (keys of ``r2``, ``lookup``).
 SYNTHETIC_TARGETS = ("true", "true_predictive", "recon", "recon_predictive")
 TEXT_TARGETS = ("text_recon", "text_recon_predictive")
-_VOWELS = "aeiouAEIOU"
 
 
 @dataclass(kw_only=True)
@@ -110,41 +109,6 @@ class LoopMeasurements(Measurements):
     machines: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, np.ndarray] = field(default_factory=dict)
     history: dict[str, TrainHistory] = field(default_factory=dict)
-
-
-def map_text(text: str) -> np.ndarray:
-    """Characters to four symbols: 0 vowel, 1 consonant, 2 space or newline, 3 anything else.
-
-    Vowels are ``aeiou`` in either case; consonants the other ASCII letters (``y`` included);
-    ``" "``, ``"\\n"`` and ``"\\r"`` are space or newline; digits, punctuation, tabs and every
-    non-ASCII character are "other" (:data:`~.config.TEXT_ALPHABET`).
-
-    Args:
-        text: any string.
-
-    Returns:
-        ``(len(text),)`` int64 symbols in ``0..3``.
-
-    Raises:
-        PiamiValueError: empty text.
-
-    Example:
-        >>> map_text("To be, or\\n").tolist()
-        [1, 0, 2, 1, 0, 3, 2, 0, 1, 2]
-    """
-    if not isinstance(text, str) or not text:
-        raise PiamiValueError("map_text needs a non-empty string")
-    table = np.full(128, 3, dtype=np.int64)
-    for c in range(128):
-        ch = chr(c)
-        if ch in _VOWELS:
-            table[c] = 0
-        elif ch.isascii() and ch.isalpha():
-            table[c] = 1
-        elif ch in " \n\r":
-            table[c] = 2
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-    return np.where(codes < 128, table[np.minimum(codes, 127)], 3)
 
 
 def predictive_matrix(T: np.ndarray, length: int) -> np.ndarray:
