@@ -446,12 +446,20 @@ def test_a_small_run_writes_rows_and_figures_for_every_process(tmp_path):
 
     result = run_experiment(
         "pretrained-lm",
-        {"processes": f"{MESS3}; {RRXOR}", "n_seqs": 16, "seq_len": 12, "train_steps": 0},
+        {
+            "processes": f"{MESS3}; {RRXOR}",
+            "n_seqs": 16,
+            "seq_len": 12,
+            "train_steps": 0,
+            "block_llc": True,
+        },
         quick=True,
         progress=False,
     )
     names = [c.name for c in result.comparisons]
-    assert len(names) == 22 and sum(n.startswith("rrxor: ") for n in names) == 8
+    assert len(names) == 27 and sum(n.startswith("rrxor: ") for n in names) == 8
+    assert sum(n.startswith("block LLC: ") for n in names) == 5
+    assert set(result.metrics["block_llc"]) == {"model", "random"}
     assert {H_ROW, R_ROW} <= set(names)  # the tiny model's 3 layers: not identified by rule
     assert sum(n.startswith("its own text") for n in names) == 4
     save_result(result, tmp_path)

@@ -23,13 +23,20 @@ The predictions are hypotheses that can come out either way, each decided by its
 - **the statistics of its own text** (``generated_stats``, :mod:`.generated`): the correlation
   and entropy exponents beta, gamma and alpha_D (Cagnetta et al. 2026) of text the model samples
   after Shakespeare prompts, beside those of the corpus's own continuations of the same prompts.
+- **the LLC of a block** (``block_llc``, :mod:`.block_llc`): the local learning coefficient of the
+  last block on the depth geometry's text, the rest of the network fixed, with split R-hat and
+  Geweke diagnostics, beside the same block at random weights (Lau et al. 2024; Hoogland et al.
+  2025).
 
 ``--quick`` runs a tiny Llama built from a config (no download), trained for 200 steps on Mess3
 itself, a positive control: a network trained on a process carries its belief (Shai et al. 2024),
 so the rows pass; with ``train_steps=0`` (the broken ingredient) they do not. (RRXOR is left out
 of the quick variant: so small a network learns it too slowly for a test to rely on.) Its depth
 geometry reads characters of Shakespeare, one id per character by frequency rank; with three layers
-its two depth rows are not identified by rule (:data:`~.depth.DEPTH_MIN_LAYERS`).
+its two depth rows are not identified by rule (:data:`~.depth.DEPTH_MIN_LAYERS`). The block LLC is
+off there: the tiny model is trained on Mess3, so the text is no minimum of its loss and the sanity
+row that asks for ``0 < lambda_hat`` would fail by construction (``--set block_llc=true`` runs it,
+with 20 + 40 steps per chain).
 """
 
 from __future__ import annotations
@@ -78,6 +85,12 @@ def describe(cfg: Config) -> str:
             if cfg.generated_stats
             else ""
         )
+        + (
+            f" The LLC of block {cfg.llc_block} on the same text (its weights free, the rest "
+            "fixed), with chain diagnostics, against the same block at random weights."
+            if cfg.block_llc
+            else ""
+        )
     )
 
 
@@ -100,6 +113,9 @@ EXPERIMENT = Experiment(
         "gen_seqs": 8,
         "gen_prompt": 16,
         "gen_len": 96,
+        "block_llc": False,
+        "llc_burnin": 20,
+        "llc_draws": 40,
     },
     summary="a pretrained LM (SmolLM2) in context on Mess3 and RRXOR: loss by position and "
     "belief probes against exact beliefs, last-k read-outs and random weights",

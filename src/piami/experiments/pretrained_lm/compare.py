@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from piami.experiments.pretrained_lm.block_llc import block_llc_rows
 from piami.experiments.pretrained_lm.config import HYPOTHESIS, MIN_LEFT, SHUFFLED_BAR, Config
 from piami.experiments.pretrained_lm.depth import depth_rows
 from piami.experiments.pretrained_lm.generated import generated_rows
@@ -186,7 +187,8 @@ def process_rows(cfg: Config, name: str, p: dict[str, Any], layers: list[str]) -
 def compare(cfg: Config, m: PLMMeasurements) -> list[Comparison]:
     """Eight rows per process, the tokenizer's round trip (when the model has one), then the two
     rows of the geometry by depth on real text (when measured; :func:`~.depth.depth_rows`) and
-    those of the statistics of the model's own text (:func:`~.generated.generated_rows`)."""
+    those of the statistics of the model's own text (:func:`~.generated.generated_rows`) and of
+    the LLC of a block (:func:`~.block_llc.block_llc_rows`)."""
     rows: list[Comparison] = []
     for name, p in m.processes.items():
         rows += process_rows(cfg, name, p, m.layers)
@@ -209,6 +211,8 @@ def compare(cfg: Config, m: PLMMeasurements) -> list[Comparison]:
         rows += depth_rows(m.depth, m.layers)
     if m.generated:
         rows += generated_rows(m.generated)
+    if m.block_llc:
+        rows += block_llc_rows(m.block_llc)
     return rows
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from piami.errors import PiamiValueError
+from piami.experiments.pretrained_lm.block_llc import LLC_BLOCK, SGLD
 from piami.processes import from_spec
 from piami.processes.hmm import HiddenMarkovModel
 
@@ -68,6 +69,10 @@ class Config:
     gen_seqs: int = 32  # prompts continued by the model
     gen_prompt: int = 32  # tokens of Shakespeare per prompt
     gen_len: int = 256  # tokens the model adds to each prompt (and the corpus's own after it)
+    block_llc: bool = True  # the LLC of one block on the depth geometry's text (.block_llc)
+    llc_block: int = LLC_BLOCK  # the block sampled (negative counts from the end)
+    llc_burnin: int = SGLD["n_burnin"]  # SGLD steps per chain before the draws
+    llc_draws: int = SGLD["n_draws"]  # SGLD draws per chain that enter the estimate
     shuffle_beliefs: bool = False  # broken ingredient: belief targets permuted across rows
     device: str = "auto"  # torch device
     dtype: str = "float32"  # torch dtype of the models
@@ -85,6 +90,8 @@ class Config:
             ("gen_seqs", 1),
             ("gen_prompt", 1),
             ("gen_len", 8),
+            ("llc_burnin", 0),
+            ("llc_draws", 4),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:

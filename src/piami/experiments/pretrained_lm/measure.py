@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from piami.experiments.pretrained_lm.block_llc import block_llc
 from piami.experiments.pretrained_lm.config import HISTORY_K, MAX_K, N_BOOT, Config
 from piami.experiments.pretrained_lm.depth import depth_profile, text_ids
 from piami.experiments.pretrained_lm.generated import generated_statistics
@@ -71,11 +72,14 @@ class PLMMeasurements(Measurements):
             (:func:`~.depth.depth_profile`); empty when ``depth_geometry`` is off.
         generated: the statistics of the pretrained model's own text beside the corpus's
             (:func:`~.generated.generated_statistics`); empty when ``generated_stats`` is off.
+        block_llc: by model, the LLC of block ``llc_block`` on the depth geometry's text
+            (:func:`~.block_llc.block_llc`); empty when ``block_llc`` is off.
     """
 
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
     depth: dict[str, dict[str, Any]] = field(default_factory=dict)
     generated: dict[str, Any] = field(default_factory=dict)
+    block_llc: dict[str, dict[str, Any]] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
 
 
@@ -125,16 +129,29 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
             train_loss = train_in_distribution(model, cfg, procs, vocab, progress=progress)
         m.layers = layer_names(model)[1]
         text = None
-        if cfg.depth_geometry:
+        if cfg.depth_geometry or cfg.block_llc:
             text = text_ids(cfg, tokenizer, int(model.config.vocab_size), vocab.prefix_id)
         reads: dict[str, dict[str, Any]] = {name: {} for name in procs}
         for which in MODELS:
             if which == "random":
                 model = random_like(model, seed=cfg.seed + 1)  # drops the pretrained weights
-            if text is not None:
+            if cfg.depth_geometry:
                 t = time.perf_counter()
                 m.depth[which] = depth_profile(model, text, cfg, depth_seed)
                 m.timing[f"depth_{which}_s"] = time.perf_counter() - t
+            if cfg.block_llc:
+                m.block_llc[which] = block_llc(
+                    model,
+                    text,
+                    block=cfg.llc_block,
+                    seed=cfg.seed,
+                    device=cfg.device,
+                    dtype=cfg.dtype,
+                    progress=progress,
+                    n_burnin=cfg.llc_burnin,
+                    n_draws=cfg.llc_draws,
+                )
+                m.timing[f"block_llc_{which}_s"] = m.block_llc[which]["seconds"]
             if which == "model" and cfg.generated_stats:
                 t = time.perf_counter()
                 m.generated = generated_statistics(model, tokenizer, cfg, vocab.prefix_id, gen_seed)
@@ -163,6 +180,7 @@ def measure(cfg: Config, *, progress: bool = True) -> PLMMeasurements:
         "processes": m.processes,
         "depth": m.depth,
         "generated": m.generated,
+        "block_llc": m.block_llc,
     }
     m.timing["total_s"] = time.perf_counter() - t0
     return m
