@@ -68,6 +68,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "match_directions",
         "explained_variance",
     ),
+    "percolation": (
+        "PercolationCheck",
+        "degree_check",
+        "fit_cluster_exponent",
+        "mass_radius_dimension",
+        "tree_shape_check",
+    ),
     "fourier": (
         "fourier_basis",
         "frequency_spectrum",

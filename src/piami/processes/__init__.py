@@ -17,6 +17,7 @@ from piami.processes.hmm import HiddenMarkovModel
 from piami.processes.machine_file import load_machine, machine_spec, save_machine
 from piami.processes.modular import ModularAddition
 from piami.processes.pcfg import PCFG
+from piami.processes.percolation import PercolationSample, cyclic_coalescent, sample_percolation
 from piami.processes.rhm import RandomHierarchyModel
 from piami.processes.spec import PROCESSES, as_process, catalog_specs, from_spec
 from piami.processes.tasks import LinearTeacher, StaircaseTarget, whitened_inputs
@@ -33,11 +34,13 @@ __all__ = [
     "HiddenMarkovModel",
     "LinearTeacher",
     "ModularAddition",
+    "PercolationSample",
     "RandomHierarchyModel",
     "StaircaseTarget",
     "Transducer",
     "as_process",
     "catalog_specs",
+    "cyclic_coalescent",
     "even_process",
     "from_spec",
     "golden_mean",
@@ -47,6 +50,7 @@ __all__ = [
     "mess3",
     "random_hmm",
     "rrxor",
+    "sample_percolation",
     "save_machine",
     "split",
     "tokenize",

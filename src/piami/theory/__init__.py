@@ -15,6 +15,12 @@ from piami.theory.information import (
     statistical_complexity,
     to_bits,
 )
+from piami.theory.learning_curves import (
+    KernelCurve,
+    asymptotic_exponent,
+    kernel_learning_curve,
+    power_law_spectrum,
+)
 from piami.theory.mixed_state import (
     BeliefLayers,
     MixedStatePresentation,
@@ -22,17 +28,28 @@ from piami.theory.mixed_state import (
     mixed_state_presentation,
     unsynchronized_probability,
 )
+from piami.theory.percolation import CAYLEY_SHAPES_6, cluster_size_pmf, mean_tree_distance
+from piami.theory.random_features import (
+    RandomFeatureCurve,
+    random_feature_learning_curve,
+    random_feature_spectrum,
+)
 from piami.theory.scaling import alpha_d, collapse, power_law, predicted_loss, resolvable_context
 
 __all__ = [
+    "CAYLEY_SHAPES_6",
     "LN2",
     "BeliefLayers",
     "EntropyRate",
+    "KernelCurve",
     "MixedStatePresentation",
+    "RandomFeatureCurve",
     "alpha_d",
+    "asymptotic_exponent",
     "belief_layers",
     "belief_trajectories",
     "block_entropies",
+    "cluster_size_pmf",
     "collapse",
     "conditional_entropy_bounds",
     "entropy",
@@ -40,10 +57,15 @@ __all__ = [
     "entropy_rate_blackwell",
     "excess_entropy",
     "is_unifilar",
+    "kernel_learning_curve",
+    "mean_tree_distance",
     "mixed_state_presentation",
     "myopic_entropies",
     "power_law",
+    "power_law_spectrum",
     "predicted_loss",
+    "random_feature_learning_curve",
+    "random_feature_spectrum",
     "resolvable_context",
     "stationary_distribution",
     "statistical_complexity",
