@@ -101,7 +101,9 @@ def depth_figure(cfg: Config, m: PLMMeasurements) -> FigureSpec:
     for ax in (ax_id, ax_cka):
         ax.set_xticks(x[::step], [m.layers[i] for i in x[::step]], fontsize=7)
         ax.legend(fontsize=7)
-    ax_id.set(xlabel="layer", ylabel="intrinsic dimension", title="dimension by depth")
+    # log scale: a random embedding table reads ~100, the blocks 2-12
+    ax_id.set_yscale("log")
+    ax_id.set(xlabel="layer", ylabel="intrinsic dimension (log scale)", title="dimension by depth")
     ax_cka.set(xlabel="between layer i and i + 1", ylabel="linear CKA", title="adjacent layers")
     fig.tight_layout()
     caption = (
